@@ -1,0 +1,1 @@
+"""Central office: collector, fusion, event store, classification and forecast hosting."""

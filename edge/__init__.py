@@ -1,0 +1,1 @@
+"""Trackside edge: record formats, geodesy, velocity model and travel times, detection, location."""

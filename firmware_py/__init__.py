@@ -1,0 +1,1 @@
+"""MicroPython-compatible relay-controller firmware."""

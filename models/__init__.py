@@ -1,0 +1,1 @@
+"""Training and evaluation code and the shipped ONNX models."""

@@ -1,0 +1,1 @@
+"""Simulator: synthetic DAS fiber data, scenario sets and the interrogator emulator."""

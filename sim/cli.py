@@ -1,0 +1,215 @@
+"""Command line of the simulator: ``python -m sim {scenario,stream,plot,demo} --help``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge.exceptions import DasEewError
+from sim.route import read_route_csv
+
+
+def _add_grid_args(p: argparse.ArgumentParser, *, fs: float, spacing: float) -> None:
+    p.add_argument("--seed", type=int, default=0, help="master random seed (default 0)")
+    p.add_argument("--fs", type=float, default=fs, help=f"sampling rate, Hz (default {fs:g})")
+    p.add_argument("--spacing-m", type=float, default=spacing,
+                   help=f"channel spacing along the fiber, m (default {spacing:g})")
+    p.add_argument("--gauge-m", type=float, default=10.0, help="gauge length, m (default 10)")
+    p.add_argument("--decimation", type=int, default=1, help="keep every n-th channel (default 1)")
+
+
+def _items(args: argparse.Namespace):
+    from sim.scenarios import scenario
+    kw = dict(seed=args.seed, fs_hz=args.fs, spacing_m=args.spacing_m, gauge_m=args.gauge_m)
+    if args.name == "kyushu-2022":
+        kw["decimation"] = args.decimation
+    elif args.name == "random":
+        kw["n_events"] = args.n_events
+        if args.route_csv:
+            kw["route"] = read_route_csv(args.route_csv)
+    elif args.name == "noise":
+        kw["hours"] = args.hours
+    return scenario(args.name, **kw)
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    """Write one fiber record per event plus a truth JSON, and an index of the set."""
+    if args.full_rate:
+        args.fs, args.spacing_m = 1000.0, 10.0
+    items = _items(args)
+    if args.limit is not None:
+        items = items[: args.limit]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    index = []
+    for k, item in enumerate(items):
+        t = time.perf_counter()
+        scene = item.scene()
+        rec_path = scene.write(out / f"{item.name}.npz")
+        truth = scene.truth()
+        (out / f"{item.name}.truth.json").write_text(json.dumps(truth))
+        row = {"record": rec_path.name, "truth": f"{item.name}.truth.json", "n_channels": item.layout.n_channels,
+               "fs": item.fs_hz, "duration_s": item.duration_s,
+               "events": [{k2: ev[k2] for k2 in ("origin_time", "lat", "lon", "depth_km", "magnitude", "kind",
+                                                  "epicentral_km_min")} for ev in truth["events"]],
+               "trains": sum(ld["kind"] == "train" for ld in truth["loads"]),
+               "seconds": round(time.perf_counter() - t, 2)}
+        index.append(row)
+        print(json.dumps(row), flush=True)
+    (out / "index.json").write_text(json.dumps({"scenario": args.name, "seed": args.seed, "records": index},
+                                               indent=1))
+    return 0
+
+
+def stream_scene_for(args: argparse.Namespace):
+    """A continuous scene for the emulator: the scenario's events one after another."""
+    from sim.scenarios import kyushu_reach, noise_only, random_events, kyushu_2022, train_schedule, road_traffic
+    from sim.scene import Scene
+    from edge.exceptions import ConfigError
+    if args.scenario not in ("kyushu-2022", "random", "noise"):
+        raise ConfigError(f"unknown scenario {args.scenario!r}; choose kyushu-2022, random or noise")
+    layout = kyushu_reach(spacing_m=args.spacing_m, gauge_m=args.gauge_m,
+                          last_channel=None if args.channels is None else args.channels - 1)
+    rng = np.random.default_rng([args.seed, 55])
+    t0 = float(np.floor(time.time())) if args.t0 is None else args.t0
+    sources = []
+    if args.scenario != "noise":
+        base = (kyushu_2022(seed=args.seed) if args.scenario == "kyushu-2022"
+                else random_events(n_events=10, seed=args.seed))
+        for k, item in enumerate(base):
+            src = item.sources[0]
+            shift = t0 + args.first_event_s + k * args.event_interval_s - src.origin_time
+            from dataclasses import replace
+            sources.append(replace(src, origin_time=src.origin_time + shift))
+    horizon = args.duration_s if args.duration_s else 3600.0
+    loads = train_schedule(rng, layout, t0, horizon) + road_traffic(rng, layout, t0, horizon)
+    return Scene(layout=layout, t0=t0, duration_s=args.duration_s, fs_hz=args.fs, sources=sources,
+                 loads=loads, seed=args.seed)
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    """Publish a scenario as the interrogator stream."""
+    import zmq
+    from sim.emulator import StreamConfig, stream_scene
+    cfg = StreamConfig(frame_s=args.frame_s, speed=args.speed, dtype=args.dtype,
+                       gap_probability=args.gap_probability)
+    scene = stream_scene_for(args)
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.PUB)
+    sock.setsockopt(zmq.LINGER, 1000)
+    sock.setsockopt(zmq.SNDHWM, 1000)
+    sock.bind(args.endpoint)
+    print(json.dumps({"event": "stream_start", "endpoint": args.endpoint, "n_channels": scene.layout.n_channels,
+                      "fs": scene.fs_hz, "speed": args.speed, "t0": scene.t0}), flush=True)
+    time.sleep(args.warmup_s)   # let subscribers connect: PUB drops messages for late joiners
+    try:
+        stats = stream_scene(scene, sock, cfg, max_frames=args.max_frames, seed=args.seed)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        sock.close()
+    print(json.dumps({"event": "stream_end", "frames_sent": stats.frames_sent,
+                      "frames_dropped": stats.frames_dropped, "samples_sent": stats.samples_sent,
+                      "wall_s": round(stats.wall_s, 3), "max_lag_s": round(stats.max_lag_s, 3)}), flush=True)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Draw a record section with the true arrivals."""
+    from sim.plot import plot_record
+    path = plot_record(args.record, args.out)
+    print(json.dumps({"plot": str(path)}))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate one kyushu-2022 event, print its summary and draw it."""
+    from sim.scenarios import kyushu_2022
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    items = kyushu_2022(seed=args.seed)
+    item = next(i for i in items if "near" in i.name and i.sources[0].magnitude >= 3.5)
+    t = time.perf_counter()
+    scene = item.scene()
+    rec_path = scene.write(out / f"{item.name}.npz")
+    (out / f"{item.name}.truth.json").write_text(json.dumps(scene.truth()))
+    src = item.sources[0]
+    wf = scene.wavefields[0]
+    first = int(np.argmin(wf.p.time))
+    print(f"scenario kyushu-2022 (seed {args.seed}): {len(items)} events on the Kurume-Shin-Yatsushiro reach, "
+          f"{item.layout.n_channels} channels every {item.layout.spacing_m:g} m at {item.fs_hz:g} Hz")
+    print(f"event {item.name}: M{src.magnitude:.1f} {src.kind} at {src.lat:.3f}N {src.lon:.3f}E, "
+          f"{src.depth_km:.1f} km deep, {wf.distance_km.min():.1f} km from the fiber")
+    print(f"  first true P on channel {first} at {wf.p.time[first] - src.origin_time:.2f} s after origin; "
+          f"S {wf.s.time[first] - src.origin_time:.2f} s")
+    counts = {k: int(np.sum(scene.fiber_noise.state == v)) for k, v in
+              {"dead": 1, "noisy": 2, "clipped": 3}.items()}
+    trains = sum(ld.kind == "train" for ld in item.loads)
+    print(f"  {trains} trains and {len(item.loads) - trains} road vehicles in the record; unhealthy channels {counts}")
+    print(f"  wrote {rec_path} ({rec_path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t:.1f} s")
+    try:
+        from sim.plot import plot_record
+        png = plot_record(rec_path, out / f"{item.name}.png")
+        print(f"  record section with true arrivals: {png}")
+    except ImportError as exc:
+        print(f"  (no plot: {exc})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m sim``."""
+    parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("scenario", help="write a scenario set: one fiber record + truth JSON per event")
+    p.add_argument("name", help="kyushu-2022, random or noise")
+    p.add_argument("--out", required=True, help="output directory")
+    _add_grid_args(p, fs=100.0, spacing=100.0)
+    p.add_argument("--full-rate", action="store_true", help="interrogator rate: 1 kHz, 10 m channels")
+    p.add_argument("--n-events", type=int, default=10, help="random: number of events (default 10)")
+    p.add_argument("--route-csv", help="random: route vertices CSV (lat,lon[,elev_m]); default Kyushu")
+    p.add_argument("--hours", type=float, default=1.0, help="noise: hours of data (default 1)")
+    p.add_argument("--limit", type=int, help="write only the first N records")
+    p.set_defaults(func=cmd_scenario)
+
+    p = sub.add_parser("stream", help="publish the interrogator stream over ZeroMQ")
+    p.add_argument("--scenario", required=True, help="kyushu-2022, random or noise")
+    p.add_argument("--endpoint", default="tcp://127.0.0.1:5555", help="PUB bind address")
+    p.add_argument("--speed", type=float, default=1.0, help="pacing, x real time (0: as fast as possible)")
+    _add_grid_args(p, fs=1000.0, spacing=10.0)
+    p.add_argument("--channels", type=int, help="number of channels (default: the whole ~95 km reach)")
+    p.add_argument("--frame-s", type=float, default=0.1, help="frame length, s (default 0.1)")
+    p.add_argument("--dtype", default="<f4", choices=["<f4", "<i2"], help="payload sample type")
+    p.add_argument("--gap-probability", type=float, default=1e-4, help="chance a frame is lost (GPS gap)")
+    p.add_argument("--duration-s", type=float, help="stop after this much data (default: endless)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--t0", type=float, help="data time of the first sample (default: now)")
+    p.add_argument("--first-event-s", type=float, default=30.0, help="first event this long after t0")
+    p.add_argument("--event-interval-s", type=float, default=180.0, help="time between events")
+    p.add_argument("--warmup-s", type=float, default=0.5, help="wait for subscribers before sending")
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("plot", help="record section with true arrivals (PNG)")
+    p.add_argument("record")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("demo", help="generate one kyushu-2022 event, summarise and plot it")
+    p.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (2 with a one-line message on bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DasEewError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
