@@ -14,9 +14,9 @@ Example
 -------
 >>> from edge.velocity import VelocityModel
 >>> from edge.traveltime import first_arrival
->>> arrival = first_arrival(VelocityModel.default(), [10.0, 100.0], 10.0)
->>> arrival.kind.tolist()  # direct P at 10 km, refracted below the Moho at 100 km
-[-1, 8]
+>>> arrival = first_arrival(VelocityModel.default(), [10.0, 300.0], 10.0)
+>>> arrival.kind.tolist()  # direct P at 10 km; at 300 km refracted in the mantle layer 9
+[-1, 9]
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def _flatten(z_km: np.ndarray | float) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class _Stack:
-    """Layers the rays see (flattened if asked): tops, thickness (last inf), velocity, and per
+    """Layers the rays see (flattened if asked): tops, velocity, parent model layer, and per
     refractor k (row) cumulative vertical slowness / horizontal run / path length to interface j."""
 
     tops: np.ndarray
@@ -119,7 +119,7 @@ class _Stack:
         return max(int(np.searchsorted(self.tops, z, side="left")) - 1, 0)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=8)  # ~3 MB each (P and S of a few models)
 def _stack(model: VelocityModel, phase: str, flatten: bool, z_min: float, z_max: float) -> _Stack:
     tops = model.tops_km
     v = np.array([lay.vp_kms if phase == "P" else lay.vs_kms for lay in model.layers])
@@ -386,7 +386,9 @@ class TravelTimeTable:
     ``slowness_s`` (s/km), ``takeoff_*_deg``, ``incidence_*_deg``, ``spreading_*_km``; see
     :class:`Arrival`. Lookups interpolate bilinearly and return NaN outside the grid (the
     locator's grid search treats NaN as "no prediction" rather than stopping). Interpolation
-    error of tp is < 5 ms away from the source (hypocentral distance > ~2 grid steps).
+    error of tp on the default 0.5 km grid (measured): 99 % of points < 0.3 ms, worst ~13 ms in
+    cells straddling the Moho, where dT/dz jumps; < 5 ms everywhere in a homogeneous model
+    beyond 2 km from the source.
     """
 
     distance_km: np.ndarray
@@ -472,7 +474,7 @@ class TravelTimeTable:
 
 def _build_key(model: VelocityModel, settings: dict) -> str:
     text = json.dumps({"algo": _TABLE_ALGO_VERSION, "radius": EARTH_RADIUS_KM, "sub": SUBLAYER_KM,
-                       "model": model.to_toml(), "settings": settings}, sort_keys=True)
+                       "model": model.to_toml(), "settings": settings}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -536,6 +538,9 @@ def build_table(model: VelocityModel, *, max_distance_km: float = 400.0, distanc
         earth_flattening=bool(earth_flattening), build_key=_build_key(model, settings))
 
 
+_BUILD_SIGNATURE = inspect.signature(build_table)
+
+
 def default_cache_dir() -> Path:
     """``$DAS_EEW_CACHE`` or ``~/.cache/das-eew``."""
     return Path(os.environ.get("DAS_EEW_CACHE") or Path.home() / ".cache" / "das-eew")
@@ -545,7 +550,7 @@ def load_or_build_table(model: VelocityModel, *, cache_dir: str | Path | None = 
     """:func:`build_table` with an .npz cache keyed by a hash of the model, ``kw`` and the
     algorithm version. A missing, stale or corrupt file is rebuilt (and rewritten if the
     directory is writable); a cache that cannot be written only costs the build time."""
-    bound = inspect.signature(build_table).bind(model, **kw)
+    bound = _BUILD_SIGNATURE.bind(model, **kw)
     bound.apply_defaults()
     settings = {k: v for k, v in bound.arguments.items() if k != "model"}
     key = _build_key(model, settings)

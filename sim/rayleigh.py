@@ -77,7 +77,8 @@ def build_rayleigh_bank(*, model: VelocityModel, depth_km: float, corner_hz: flo
     c_slow = 0.92 * float(model.vs_at(np.array([max(model.top_km, 0.0)]))[0]) * 0.75
     n_fft = int(2 ** np.ceil(np.log2((dist[-1] / c_slow + 8.0 / corner_hz + 10.0) * kfs)))
     freq = np.fft.rfftfreq(n_fft, 1.0 / kfs)
-    fpos = np.maximum(freq, freq[1])
+    fpos = freq.copy()
+    fpos[0] = 0.5 * freq[1]
     c = phase_velocity_kms(model, fpos)
     k = 2 * np.pi * fpos / c                      # rad/km
     dk_dw = np.gradient(k, 2 * np.pi * fpos)
