@@ -85,7 +85,8 @@ class TruthEarth:
         if static_std_s < 0 or static_jitter_s < 0:
             raise ConfigError("station statics must have non-negative standard deviations")
         self.model = model
-        self.table = table if table is not None else load_or_build_table(model)
+        # The simulator reaches further than the edge locator needs (regional events off the end).
+        self.table = table if table is not None else load_or_build_table(model, max_distance_km=600.0)
         self.field = PerturbationField.random(rng, amplitude=perturbation)
         self.static_std_s = static_std_s
         self.static_jitter_s = static_jitter_s

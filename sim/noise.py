@@ -107,8 +107,12 @@ def shape_noise(out, white_inst, white_amb, inst_gain, amb_gain, b, a, zi, last_
 
 @numba.njit(cache=True, nogil=True)
 def apply_channel_states(out, state, noisy_gain, clip_level, noise_extra):
-    """Impose dead, noisy and clipped channels on a finished block, in place."""
+    """Impose dead, noisy and clipped channels on a finished block, in place.
+
+    ``noise_extra`` (n_t, n_noisy) holds unit noise for the noisy channels, in channel order.
+    """
     n_t, n_ch = out.shape
+    k = 0
     for c in range(n_ch):
         s = state[c]
         if s == 1:
@@ -116,7 +120,8 @@ def apply_channel_states(out, state, noisy_gain, clip_level, noise_extra):
                 out[n, c] = 0.0
         elif s == 2:
             for n in range(n_t):
-                out[n, c] += noise_extra[n, c] * noisy_gain
+                out[n, c] += noise_extra[n, k] * noisy_gain
+            k += 1
         elif s == 3:
             for n in range(n_t):
                 v = out[n, c]
@@ -160,7 +165,7 @@ class FiberNoise:
         self.next_block = 0
 
     def block(self, block_index: int, n_t: int) -> np.ndarray:
-        """Noise for block ``block_index`` (n_t samples), float64 (n_t, n_channels)."""
+        """Noise for block ``block_index`` (n_t samples), float32 (n_t, n_channels)."""
         if block_index != self.next_block:
             # Jumping: start the filters from rest one block earlier so the level is stationary.
             self.zi[:] = 0.0
@@ -171,7 +176,7 @@ class FiberNoise:
         rng = np.random.default_rng([self.seed, 0, block_index])
         white_inst = rng.standard_normal((n_t, self.n_channels), dtype=np.float32)
         white_amb = rng.standard_normal((n_t, self.n_channels), dtype=np.float32)
-        out = np.empty((n_t, self.n_channels))
+        out = np.empty((n_t, self.n_channels), dtype=np.float32)
         shape_noise(out, white_inst, white_amb, self.inst_gain, self.amb_gain, self.b, self.a, self.zi,
                     self.last_inst)
         self.next_block = block_index + 1
@@ -179,8 +184,9 @@ class FiberNoise:
 
     def finish(self, out: np.ndarray, block_index: int) -> None:
         """Apply channel health (dead / noisy / clipped) to a block that now holds noise and signals."""
-        extra = np.zeros((1, 1))
-        if np.any(self.state == NOISY):
+        noisy = np.nonzero(self.state == NOISY)[0]
+        extra = np.zeros((out.shape[0], noisy.size), dtype=np.float32)
+        if noisy.size:
             rng = np.random.default_rng([self.seed, 3, block_index])
-            extra = rng.standard_normal(out.shape, dtype=np.float32) * self.cfg.ambient_rms
+            extra = rng.standard_normal(extra.shape, dtype=np.float32) * np.float32(self.cfg.ambient_rms)
         apply_channel_states(out, self.state, self.cfg.noisy_gain, self.cfg.clip_level, extra)

@@ -119,12 +119,15 @@ def build_pulse_bank(
     n_keep = int(np.ceil(length_s * kfs))
     n_fft = int(2 ** np.ceil(np.log2(4 * n_keep)))
     freq = np.fft.rfftfreq(n_fft, 1.0 / kfs)
-    base = brune_spectrum(freq, corner_hz) * anti_alias(freq, fs_hz) * (2j * np.pi * freq) ** derivative
+    base = brune_spectrum(freq, corner_hz) * (2j * np.pi * freq) ** derivative
+    # The decimation filter is applied minimum-phase too: a zero-phase taper would put part of the
+    # pulse before t = 0, where it is cut off, leaving a spurious offset in displacement.
+    taper = np.maximum(anti_alias(freq, fs_hz), 1e-6)
     kernels = np.empty((travel.size, n_keep), dtype=np.float32)
     quad = np.empty_like(kernels)
     hilbert = -1j * np.sign(freq)
     for k, tt in enumerate(travel):
-        att = minimum_phase(np.exp(-np.pi * freq * attenuation.t_star(tt, freq)))
+        att = minimum_phase(np.exp(-np.pi * freq * attenuation.t_star(tt, freq)) * taper)
         spec = base * att
         kernels[k] = np.fft.irfft(spec, n_fft)[:n_keep] * kfs
         quad[k] = np.fft.irfft(spec * hilbert, n_fft)[:n_keep] * kfs

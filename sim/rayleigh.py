@@ -3,7 +3,7 @@
 Eigenfunctions of a Poisson half-space (Lay & Wallace 1995, eq. 4.3x), scaled by the local surface
 shear velocity; dispersion from the model's shear velocity averaged over about half a wavelength;
 excitation by the moment tensor through the eigenfunction strains at the source depth
-(Aki & Richards 2002, sec. 7.4): u ~ k r1(h) M_hh + dr2/dz(h) M_zz - i (dr1/dz - k r2)(h) M_hz.
+(Aki & Richards 2002, sec. 7.4): u ~ k r1(h) M_hh - dr2/dz(h) M_zz - i (dr1/dz + k r2)(h) M_hz.
 The excitation decays roughly as exp(-0.4 k h), so Rg is strong only for sources shallower than about
 a wavelength (a few km): exactly the explosions and collapses the classifier must recognise.
 """
@@ -84,10 +84,13 @@ def build_rayleigh_bank(*, model: VelocityModel, depth_km: float, corner_hz: flo
     dk_dw = np.gradient(k, 2 * np.pi * fpos)
     group = np.clip(1.0 / np.maximum(dk_dw, 1e-6), 0.5 * c.min(), c.max())
     kh = k * max(depth_km, 0.0)
+    # Excitation = eigenfunction strain at the source contracted with M. With these eigenfunctions the
+    # divergence is k r1 - dr2/dz (only the P-evanescent term survives, as it must) and the shear
+    # strain dr1/dz + k r2 vanishes at the free surface.
     exc = np.stack([
         k * _eig(_R1, kh),
-        _eig_dz(_R2, kh, k),
-        -1j * (_eig_dz(_R1, kh, k) - k * _eig(_R2, kh)),
+        -_eig_dz(_R2, kh, k),
+        -1j * (_eig_dz(_R1, kh, k) + k * _eig(_R2, kh)),
     ])                                            # per km
     k_m = k / 1e3
     i1 = rho_kgm3 / (2.0 * k_m) * _I1_FACTOR
@@ -106,7 +109,7 @@ def build_rayleigh_bank(*, model: VelocityModel, depth_km: float, corner_hz: flo
     for j, r in enumerate(dist):
         r_m = r * 1e3
         geo = r2_0 / (8.0 * c_m * u_m * i1) * np.sqrt(2.0 / (np.pi * k_m * r_m))
-        prop = np.exp(-1j * (w * (r / c - start[j])) + 1j * np.pi / 4) * np.exp(-np.pi * fpos * r / (q_rayleigh * group))
+        prop = np.exp(-1j * (w * (r / c - start[j])) - 1j * np.pi / 4) * np.exp(-np.pi * fpos * r / (q_rayleigh * group))
         base = geo * prop * src
         for b in range(3):
             uz = base * exc[b] / 1e3                    # exc per km -> per m

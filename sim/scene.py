@@ -89,7 +89,7 @@ class Scene:
             wf.add_to(out, t_block, index)
         self.traffic.add_to(out, t_block, index)
         self.fiber_noise.finish(out, index)
-        return out.astype(np.float32)
+        return out
 
     def iter_chunks(self, chunk_samples: int, *, start_sample: int = 0) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (first_sample, block) of ``chunk_samples`` each (the last may be shorter)."""

@@ -65,13 +65,14 @@ class MovingLoad:
 
 
 @numba.njit(cache=True, nogil=True)
-def add_moving_load(out, vib, block_t0, fs, along_m, ch_lo, ch_hi, t_start, x_start_m, speed, half_len,
+def add_moving_load(out, vib, vib_offset, block_t0, fs, along_m, ch_lo, ch_hi, t_start, x_start_m, speed, half_len,
                     strain, vib_rms, decay_m, x_min_m, x_max_m):
     """Add one load's quasi-static strain rate and vibration to channels ch_lo..ch_hi-1, in place.
 
     Quasi-static strain profile along the fiber: a plateau over the vehicle length with smooth
     edges, eps(d) = strain / ((1 + exp((|d| - L/2)/w)), w = 15 m; strain rate = -v d eps / dd.
-    Vibration: ``vib`` (unit-RMS band-limited noise per channel) times vib_rms exp(-|d| / decay).
+    Vibration: ``vib`` (unit-RMS band-limited noise; column j is channel j + vib_offset) times
+    vib_rms exp(-|d| / decay).
     """
     n_t = out.shape[0]
     w = 15.0
@@ -92,7 +93,7 @@ def add_moving_load(out, vib, block_t0, fs, along_m, ch_lo, ch_hi, t_start, x_st
                 out[n, c] += -speed * deps
             dist_out = ad - half_len if ad > half_len else 0.0
             if dist_out < 8.0 * decay_m:
-                out[n, c] += vib[n, c] * vib_rms * np.exp(-dist_out / decay_m)
+                out[n, c] += vib[n, c - vib_offset] * vib_rms * np.exp(-dist_out / decay_m)
 
 
 class TrafficField:
@@ -130,20 +131,27 @@ class TrafficField:
         n_t = out.shape[0]
         t1 = block_t0 + n_t / self.fs
         spans = [self._span(ld, block_t0, t1) for ld in self.loads]
-        lo = min((a for a, b in spans if b > a), default=0)
-        hi = max((b for a, b in spans if b > a), default=0)
-        if hi <= lo:
-            return
-        rng = np.random.default_rng([self.seed, 5, block_index])
-        # Draw white noise for every channel so each block's randomness does not depend on where the
-        # vehicles are; only the affected span is filtered.
-        white = rng.standard_normal((n_t, self.along_m.size), dtype=np.float32)[:, lo:hi]
-        vib_span, self.zi[:, :, lo:hi] = sosfilt(self.sos, white, axis=0, zi=self.zi[:, :, lo:hi])
-        vib = np.zeros_like(out)
-        vib[:, lo:hi] = vib_span * self.gain
-        for ld, (a, b) in zip(self.loads, spans):
-            if b <= a:
-                continue
-            add_moving_load(out, vib, block_t0, self.fs, self.along_m, a, b, ld.t_start,
-                            ld.x_start_km * 1e3, ld.speed_mps, 0.5 * ld.length_m, ld.strain,
-                            ld.vibration_rms, ld.decay_m, ld.x_min_km * 1e3, ld.x_max_km * 1e3)
+        for a, b in _merge([sp for sp in spans if sp[1] > sp[0]]):
+            # Each merged stretch draws its own noise, keyed by block and stretch start: reproducible,
+            # and no work for the quiet rest of the fiber.
+            rng = np.random.default_rng([self.seed, 5, block_index, a])
+            white = rng.standard_normal((n_t, b - a), dtype=np.float32)
+            vib, self.zi[:, :, a:b] = sosfilt(self.sos, white, axis=0, zi=self.zi[:, :, a:b])
+            vib = np.ascontiguousarray(vib * self.gain)
+            for ld, (la, lb) in zip(self.loads, spans):
+                if lb <= la or la >= b or lb <= a:
+                    continue
+                add_moving_load(out, vib, a, block_t0, self.fs, self.along_m, la, lb, ld.t_start,
+                                ld.x_start_km * 1e3, ld.speed_mps, 0.5 * ld.length_m, ld.strain,
+                                ld.vibration_rms, ld.decay_m, ld.x_min_km * 1e3, ld.x_max_km * 1e3)
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Union of half-open index intervals, as sorted disjoint intervals."""
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged

@@ -1,0 +1,4 @@
+"""``python -m bench``: every benchmark of the project, printed side by side with its peers."""
+from bench import sim_generation
+
+sim_generation.main()
