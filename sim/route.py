@@ -76,8 +76,8 @@ def _terrain_m(along_km: np.ndarray) -> np.ndarray:
 def kyushu_route() -> Route:
     """Kyushu-Shinkansen-like route from Hakata to Kagoshima-Chuo through its stations.
 
-    Between stations the track is bent gently (a sinusoidal offset of ~1-2 km) so that, as on the real
-    line, the fiber is not made of perfectly straight segments; length ~ 250-260 km, mostly N-S.
+    Between stations the track is bent gently (a sinusoidal offset of ~2-4 km) so that, as on the real
+    line, the fiber is not made of perfectly straight segments; length ~ 250 km (the real line is 257 km), mostly N-S.
     """
     lat_v = np.array([s[1] for s in KYUSHU_STATIONS])
     lon_v = np.array([s[2] for s in KYUSHU_STATIONS])
@@ -89,7 +89,7 @@ def kyushu_route() -> Route:
         seg = np.hypot(de, dn)
         normal = np.array([-dn, de]) / seg
         for f in np.linspace(0, 1, 9)[1:]:
-            bend = 0.05 * seg * np.sin(np.pi * f) * (1 if k % 2 == 0 else -1)
+            bend = 0.10 * seg * np.sin(np.pi * f) * (1 if k % 2 == 0 else -1)
             pts_e.append(e_v[k] + f * de + bend * normal[0])
             pts_n.append(n_v[k] + f * dn + bend * normal[1])
     lat, lon, _ = frame.to_geographic(np.array(pts_e), np.array(pts_n), 0.0)
