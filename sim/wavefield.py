@@ -14,6 +14,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from edge.geodesy import azimuth_deg, epicentral_km
+from edge.velocity import brocher_density_gcc
 from sim.earth import ChannelArrivals, TruthEarth
 from sim.pulses import Attenuation, PulseBank, add_pulses, build_pulse_bank
 from sim.radiation import axial_strain_factor, free_surface_response, radiation_pattern
@@ -39,10 +40,8 @@ class WaveConfig:
 
 
 def brocher_density(vp_kms: np.ndarray) -> np.ndarray:
-    """Density, kg/m^3, from Vp by Brocher's (2005) Nafe-Drake fit."""
-    v = np.asarray(vp_kms, dtype=float)
-    rho = 1.6612 * v - 0.4721 * v**2 + 0.0671 * v**3 - 0.0043 * v**4 + 0.000106 * v**5
-    return rho * 1e3
+    """Density, kg/m^3, from Vp by Brocher's (2005) Nafe-Drake fit (the velocity model's relation)."""
+    return brocher_density_gcc(vp_kms) * 1e3
 
 
 @numba.njit(cache=True, nogil=True)
