@@ -98,7 +98,6 @@ class Scene:
         total = self.n_samples
         pos = start_sample
         buf = np.empty((0, self.layout.n_channels), dtype=np.float32)
-        buf_start = start_sample
         b_index = start_sample // self.block_samples
         skip = start_sample - b_index * self.block_samples
         while total is None or pos < total:
@@ -111,8 +110,6 @@ class Scene:
             yield pos, buf[:n]
             buf = buf[n:]
             pos += n
-            buf_start = pos
-        del buf_start
 
     def to_record(self) -> FiberRecord:
         """Generate the whole scene into memory (for small scenes and tests)."""
