@@ -81,8 +81,12 @@ def test_stream_command_publishes(tmp_path):
                              "--channels", "200", "--max-frames", "400", "--warmup-s", "2.0",
                              "--gap-probability", "0"], stdout=subprocess.PIPE, text=True)
     try:
+        # On a cold machine the emulator first compiles its kernels and builds travel-time tables:
+        # wait for its start line rather than guessing how long that takes.
+        start = json.loads(proc.stdout.readline())
+        assert start["event"] == "stream_start" and start["n_channels"] == 200
         frames = []
-        while sub.poll(20000) and len(frames) < 50:
+        while sub.poll(30000) and len(frames) < 50:
             frames.append(decode_frame(sub.recv_multipart()))
         assert len(frames) >= 50
         seq = [h["seq"] for h, _ in frames]
