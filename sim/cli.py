@@ -67,9 +67,11 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 def stream_scene_for(args: argparse.Namespace):
     """A continuous scene for the emulator: the scenario's events one after another."""
-    from sim.scenarios import kyushu_reach, noise_only, random_events, kyushu_2022, train_schedule, road_traffic
-    from sim.scene import Scene
+    from dataclasses import replace
+
     from edge.exceptions import ConfigError
+    from sim.scenarios import kyushu_2022, kyushu_reach, random_events, road_traffic, train_schedule
+    from sim.scene import Scene
     if args.scenario not in ("kyushu-2022", "random", "noise"):
         raise ConfigError(f"unknown scenario {args.scenario!r}; choose kyushu-2022, random or noise")
     layout = kyushu_reach(spacing_m=args.spacing_m, gauge_m=args.gauge_m,
@@ -83,7 +85,6 @@ def stream_scene_for(args: argparse.Namespace):
         for k, item in enumerate(base):
             src = item.sources[0]
             shift = t0 + args.first_event_s + k * args.event_interval_s - src.origin_time
-            from dataclasses import replace
             sources.append(replace(src, origin_time=src.origin_time + shift))
     horizon = args.duration_s if args.duration_s else 3600.0
     loads = train_schedule(rng, layout, t0, horizon) + road_traffic(rng, layout, t0, horizon)

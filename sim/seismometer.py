@@ -15,7 +15,7 @@ from sim.pulses import add_pulses, build_pulse_bank
 from sim.radiation import free_surface_response, radiation_pattern
 from sim.rayleigh import basis_weights, build_rayleigh_bank
 from sim.source import Source
-from sim.wavefield import WaveConfig, brocher_density
+from sim.wavefield import WaveConfig, body_wave_scale, brocher_density
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,10 @@ def point_velocity(source: Source, lat: float, lon: float, elev_m: float, earth:
     if scatter:
         extra = config.s_scatter * np.random.default_rng([seed, 1]).normal(size=2) / np.sqrt(2)
         r_sv, r_sh = r_sv + extra[0], r_sh + extra[1]
-    amp_p = m0 * r_p / (4 * np.pi * np.sqrt(rho_s * rho_r * (vp_s * 1e3) ** 5 * vp_r * 1e3) * p.spreading_km * 1e3)
-    amp_s = m0 / (4 * np.pi * np.sqrt(rho_s * rho_r * (vs_s * 1e3) ** 5 * vs_r * 1e3) * s.spreading_km * 1e3)
+    amp_p = m0 * r_p * body_wave_scale(rho_source=rho_s, rho_receiver=rho_r, v_source_kms=vp_s,
+                                       v_receiver_kms=vp_r, spreading_km=p.spreading_km)
+    amp_s = m0 * body_wave_scale(rho_source=rho_s, rho_receiver=rho_r, v_source_kms=vs_s,
+                                 v_receiver_kms=vs_r, spreading_km=s.spreading_km)
     pr, pz = free_surface_response(p.slowness_s_per_km, vp_r, vs_r, "P")
     sr, sz = free_surface_response(s.slowness_s_per_km, vp_r, vs_r, "SV")
     a = np.radians(az)

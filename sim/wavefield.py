@@ -44,6 +44,17 @@ def brocher_density(vp_kms: np.ndarray) -> np.ndarray:
     return brocher_density_gcc(vp_kms) * 1e3
 
 
+def body_wave_scale(*, rho_source: float, rho_receiver: float, v_source_kms: float, v_receiver_kms: float,
+                    spreading_km: np.ndarray) -> np.ndarray:
+    """Far-field displacement per unit radiation coefficient and unit moment, m s / (N m).
+
+    1 / (4 pi sqrt(rho_s rho_r v_s^5 v_r) L): Aki & Richards eq. 4.29 with the ray-tube spreading L of
+    the layered model and the impedance correction between source and receiver (homogeneous: L = R).
+    """
+    vs, vr = v_source_kms * 1e3, v_receiver_kms * 1e3
+    return 1.0 / (4 * np.pi * np.sqrt(rho_source * rho_receiver * vs**5 * vr) * np.asarray(spreading_km) * 1e3)
+
+
 @numba.njit(cache=True, nogil=True)
 def add_coda(out, block_t0, fs, origin_time, channels, node_lo, node_w, t_p, t_s, ref_p, ref_s,
              coda_p, coda_s, decay_p, decay_s, rise_s, carrier):
@@ -122,10 +133,11 @@ class EventWavefield:
         r_sv = r_sv + scatter[0]
         r_sh = r_sh + scatter[1]
         # 2. Incident amplitudes, m s per (N m): spreading plus impedance correction.
-        amp_p = r_p / (4 * np.pi * np.sqrt(rho_s * rho_r * (vp_s * 1e3) ** 5 * vp_r * 1e3)
-                       * self.p.spreading_km * 1e3)
-        s_scale = 1.0 / (4 * np.pi * np.sqrt(rho_s * rho_r * (vs_s * 1e3) ** 5 * vs_r * 1e3)
-                         * self.s.spreading_km * 1e3)
+        p_scale = body_wave_scale(rho_source=rho_s, rho_receiver=rho_r, v_source_kms=vp_s,
+                                  v_receiver_kms=vp_r, spreading_km=self.p.spreading_km)
+        s_scale = body_wave_scale(rho_source=rho_s, rho_receiver=rho_r, v_source_kms=vs_s,
+                                  v_receiver_kms=vs_r, spreading_km=self.s.spreading_km)
+        amp_p = r_p * p_scale
         # 3. Free surface and axial-strain projection (s/m per unit incident amplitude).
         pr, pz = free_surface_response(self.p.slowness_s_per_km, vp_r, vs_r, "P")
         sr, sz = free_surface_response(self.s.slowness_s_per_km, vp_r, vs_r, "SV")
@@ -157,9 +169,7 @@ class EventWavefield:
         # average projection (1/2), because scattered waves reach the fiber from every direction.
         peak_p = self.p_bank.peak[self.p_index]
         peak_s = self.s_bank.peak[self.s_index]
-        self.coda_ref_p = (m0 * coupling * 0.52 * 2.0 * 0.5 * peak_p / (vp_r * 1e3)
-                           / (4 * np.pi * np.sqrt(rho_s * rho_r * (vp_s * 1e3) ** 5 * vp_r * 1e3)
-                              * self.p.spreading_km * 1e3))
+        self.coda_ref_p = m0 * coupling * 0.52 * 2.0 * 0.5 * peak_p / (vp_r * 1e3) * p_scale
         self.coda_ref_s = m0 * coupling * 0.63 * 2.0 * 0.5 * peak_s / (vs_r * 1e3) * s_scale
         f_dom = float(np.clip(fc_s, 0.5, 6.0))
         q_c = config.coda_q0 * f_dom**0.7
