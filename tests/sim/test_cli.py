@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -66,25 +67,25 @@ def test_stream_command_publishes(tmp_path):
     """``python -m sim stream`` publishes frames a SUB socket can decode."""
     import zmq
     from sim.emulator import decode_frame
+    with socket.socket() as probe:          # a free port for the emulator to bind
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Paced at 5x real time (400 frames of 0.1 s = 8 s), so a subscriber that joins after the start
+    # line still sees a long contiguous run: PUB drops whatever is sent before a subscriber is there.
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "stream", "--scenario", "noise", "--endpoint",
+                             f"tcp://127.0.0.1:{port}", "--speed", "5", "--fs", "100", "--spacing-m", "100",
+                             "--channels", "200", "--max-frames", "400", "--warmup-s", "1.0",
+                             "--gap-probability", "0"], stdout=subprocess.PIPE, text=True)
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, b"das")
-    port = sub.bind_to_random_port("tcp://127.0.0.1")   # the emulator may also connect; here it binds
-    sub.close()
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
-    sub.setsockopt(zmq.SUBSCRIBE, b"das")
-    sub.connect(f"tcp://127.0.0.1:{port}")
-    proc = subprocess.Popen([sys.executable, "-m", "sim", "stream", "--scenario", "noise", "--endpoint",
-                             f"tcp://127.0.0.1:{port}", "--speed", "0", "--fs", "100", "--spacing-m", "100",
-                             "--channels", "200", "--max-frames", "400", "--warmup-s", "2.0",
-                             "--gap-probability", "0"], stdout=subprocess.PIPE, text=True)
     try:
         # On a cold machine the emulator first compiles its kernels and builds travel-time tables:
-        # wait for its start line rather than guessing how long that takes.
+        # wait for its start line (printed once it has bound) rather than guessing how long that takes.
         start = json.loads(proc.stdout.readline())
         assert start["event"] == "stream_start" and start["n_channels"] == 200
+        sub.connect(f"tcp://127.0.0.1:{port}")
         frames = []
         while sub.poll(30000) and len(frames) < 50:
             frames.append(decode_frame(sub.recv_multipart()))
