@@ -3,7 +3,10 @@
 Eigenfunctions of a Poisson half-space (Lay & Wallace 1995, eq. 4.3x), scaled by the local surface
 shear velocity; dispersion from the model's shear velocity averaged over about half a wavelength;
 excitation by the moment tensor through the eigenfunction strains at the source depth
-(Aki & Richards 2002, sec. 7.4): u ~ k r1(h) M_hh - dr2/dz(h) M_zz - i (dr1/dz + k r2)(h) M_hz.
+(Aki & Richards 2002, eq. 7.151): u = r(0) / (8 c U I1) sqrt(2 / (pi k r)) exp(-i (k r + pi/4))
+[k r1(h) M_hh - dr2/dz(h) M_zz - i (dr1/dz + k r2)(h) M_hz] M(w), I1 = 1/2 int rho (r1^2 + r2^2) dz,
+M(w) the spectrum of the moment function (not of the moment rate). In this half-space it matches the
+Rayleigh-pole residue of Lamb's problem to 0.5 % and pyprop8's Rg to 1 % (tests/sim).
 The excitation decays roughly as exp(-0.4 k h), so Rg is strong only for sources shallower than about
 a wavelength (a few km): exactly the explosions and collapses the classifier must recognise.
 """
@@ -96,8 +99,11 @@ def build_rayleigh_bank(*, model: VelocityModel, depth_km: float, corner_hz: flo
     i1 = rho_kgm3 / (2.0 * k_m) * _I1_FACTOR
     c_m, u_m = c * 1e3, group * 1e3
     r2_0 = _R2[0] + _R2[1]
-    src = brune_spectrum(freq, corner_hz) * anti_alias(freq, band_fs)
     w = 2 * np.pi * freq
+    # A&R eq. 7.151 is displacement per unit moment *function* M(w); brune_spectrum is the unit-area
+    # moment-*rate* spectrum, so M(w) = Mdot(w) / (i w). Without this division every Rg kernel carried
+    # one time derivative too many (x omega ~ 6 at 1 Hz): Rg/P came out 10x pyprop8's.
+    src = brune_spectrum(freq, corner_hz) * anti_alias(freq, band_fs) / (1j * 2 * np.pi * fpos)
     u_ref = float(np.interp(min(corner_hz, 2.0), fpos, group))
     start = np.maximum(dist / (c.max() * 1.05) - 1.0, 0.0)
     keep = int(np.ceil((dist[-1] / (0.5 * c.min()) - start[-1] + 6.0 / corner_hz + 2.0) * kfs))
@@ -112,7 +118,7 @@ def build_rayleigh_bank(*, model: VelocityModel, depth_km: float, corner_hz: flo
         prop = np.exp(-1j * (w * (r / c - start[j])) - 1j * np.pi / 4) * np.exp(-np.pi * fpos * r / (q_rayleigh * group))
         base = geo * prop * src
         for b in range(3):
-            uz = base * exc[b] / 1e3                    # exc per km -> per m
+            uz = base * exc[b] / 1e3                    # displacement, m per N m; exc per km -> per m
             ur = uz * _HV * (-1j)                       # retrograde ellipse, radial 90 deg from vertical
             uz[0] = ur[0] = 0.0
             if seismometer:

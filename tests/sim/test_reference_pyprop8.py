@@ -1,7 +1,8 @@
 """Validate the point seismogram (sim/seismometer.py) against pyprop8, an independent reflectivity code.
 
 Setting: a Poisson half-space (vp 6.0, vs 3.46 km/s, density = Brocher(vp) as the simulator uses), the sim
-made elastic (Q = 1e5, kappa 0) since pyprop8 is elastic, no S scattering, no perturbations/statics.
+made elastic (Q = 1e5 for P, S and Rg, kappa 0) since pyprop8 is elastic, no S scattering, no
+perturbations/statics.
 
 Conventions found in pyprop8 1.1.5 (read from its source):
 * ``PointSource.Mxyz`` is in a frame x = east, y = north, z = UP (see ``pyprop8.utils.rtf2xyz``:
@@ -47,7 +48,8 @@ NT = 1000                      # 10 s: enough for S and Rg at <= 12 km
 FCUT, NORD = 1.5, 6            # common causal low-pass, well below fc_S = 4.1 Hz of the M3.5 source
 MAG = 3.5
 LAT0, LON0 = 35.0, 139.0
-ELASTIC = WaveConfig(qp=Attenuation(q0=1e5, eta=0.0, kappa_s=0.0), qs=Attenuation(q0=1e5, eta=0.0, kappa_s=0.0))
+ELASTIC = WaveConfig(qp=Attenuation(q0=1e5, eta=0.0, kappa_s=0.0), qs=Attenuation(q0=1e5, eta=0.0, kappa_s=0.0),
+                     rayleigh_q=1e5)
 _B, _A = signal.butter(NORD, 2 * np.pi * FCUT, analog=True)
 # sim (north, east, down) -> pyprop8 (east, north, up)
 T_SIM_TO_PP = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
@@ -209,7 +211,7 @@ def test_p_absolute_amplitude(body):
 def rayleigh(earth):
     out = {}
     lat, lon, d, az = _receiver(45.0, DIST_RG)
-    for depth in (0.7, 10.0):
+    for depth in (0.7, 2.0, 10.0):
         src = make_source(origin_time=0.0, lat=LAT0, lon=LON0, depth_km=depth, magnitude=MAG, kind="explosion")
         ref = run_pyprop8(depth, [src], [(d, az)], ELASTIC.corner_ratio_p * src.corner_hz(VS))[0, 0]
         ps, v = run_sim(src, lat, lon, earth, rayleigh=True)
@@ -217,19 +219,37 @@ def rayleigh(earth):
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="known defect (open): Rg amplitude ~10x too strong; measured Rg/P sim 41 "
-                   "vs pyprop8 4.1 (0.7 km explosion, 10 km, M3.5, <1.5 Hz) after the excitation-sign fix; "
-                   "Rg time, polarity and H/V agree")
 def test_rg_shallow_explosion(rayleigh):
-    # Factor 3 on Rg/P: the sim's Rg is a Poisson half-space eigenfunction model, which is exactly this
-    # medium, so only excitation/normalisation errors should show.
+    # Factor 3 on Rg/P although Rg alone agrees to a few % (test below): the limit is the sim's P, which
+    # is far-field ray theory and at 86 deg incidence from a 0.7 km source is 0.45 x pyprop8's
+    # (measured Rg/P 9.0 vs 4.1). Before the moment-rate fix in sim/rayleigh.py it was 41 vs 4.1.
     ps, v, ref = rayleigh[0.7]
     r_sim, t_sim, s_sim = rg_over_p(v, ps.p_time, ps.s_time)
     r_ref, t_ref, s_ref = rg_over_p(ref, ps.p_time, ps.s_time)
     FIGURES["Rg/P 0.7 km"] = (r_sim, r_ref, t_sim, t_ref, s_sim, s_ref)
     assert 1 / 3 <= r_sim / r_ref <= 3
     assert s_sim == s_ref
-    assert abs(t_sim - t_ref) <= 0.5        # Rg peak time (c_R = 0.92 vs in both)
+    # Rg peak time: measured 3.80 vs 3.78 s. An extra time derivative on the kernel (the old defect)
+    # moved it 0.17 s early, so 0.1 s catches that class of error.
+    assert abs(t_sim - t_ref) <= 0.1
+
+
+@pytest.mark.parametrize("depth", [0.7, 2.0])
+def test_rg_absolute_amplitude(rayleigh, depth):
+    # The sim's Rg is the Poisson half-space eigenfunction model, exactly this medium, so only the
+    # excitation and normalisation can differ; measured Z 0.99 (0.7 km) and 0.99 (2 km). 1.25 leaves
+    # room for c_R = 0.92 vs 0.9195 vs and the Rg source corner (fc_S, not pyprop8's fc_P) without
+    # admitting the old extra omega (5x at 0.7 km, 3.5x at 2 km) or a factor 2 in I1.
+    ps, v, ref = rayleigh[depth]
+    ir = slice(int(ps.s_time * FS), NT)
+    a_sim, a_ref = np.abs(v[0, ir]).max(), np.abs(ref[0, ir]).max()
+    h_sim, h_ref = np.hypot(v[1, ir], v[2, ir]).max(), np.hypot(ref[1, ir], ref[2, ir]).max()
+    FIGURES[f"Rg peak Z, H {depth} km"] = (a_sim, a_ref, h_sim, h_ref)
+    assert 1 / 1.25 <= a_sim / a_ref <= 1.25
+    if depth < 1.0:
+        # Horizontal only where Rg dominates (measured 0.94): from 2 km, pyprop8's S and sP reach the
+        # Rg window on the horizontals (H/V 0.86 there vs 0.68 for Rg alone), which the sim leaves out.
+        assert 1 / 1.25 <= h_sim / h_ref <= 1.25
 
 
 def test_rg_deep_source_weak(rayleigh):
