@@ -1,4 +1,5 @@
 """``python -m bench``: every benchmark of the project, printed side by side with its peers."""
-from bench import sim_generation
+from bench import detection, sim_generation
 
 sim_generation.main()
+detection.main()
