@@ -237,7 +237,6 @@ class Detector:
         self._on_index = np.zeros(n, np.int64)
         self._pending_at = np.full(n, -1, np.int64)
         self._pending_trigger = np.zeros(n, np.int64)
-        self._noise = np.zeros(n)
         n_ring = g.pre + g.post + 1
         self._ring = np.zeros((n_ring, n), np.float32)
         self._ring_onset = np.zeros((n_ring, n), np.float32)
@@ -346,12 +345,13 @@ class Detector:
         onset[:] = rows
         sosfilt_rows(onset, self._sos_onset, self._zi_onset, self._sos_row)
         sosfilt_rows(rows, self._sos, self._zi, self._sos_row)
+        h.add_band(rows)
         sta_lta_update(rows, g.nsta, g.nlta, self._sta, self._lta, self._count, cf)
         self._n_picks[0] = 0
         self._n_events[0] = 0
         trigger_and_pick(rows, onset, cf, self._proc_count, g.settle, self.config.trigger_on, self.config.trigger_off,
-                         g.pre, g.post, h.usable, self._count, self._lta, self._active, self._armed, self._on_index,
-                         self._pending_at, self._pending_trigger, self._noise, self._ring, self._ring_onset,
+                         g.pre, g.post, h.usable, self._count, self._active, self._armed, self._on_index,
+                         self._pending_at, self._pending_trigger, self._ring, self._ring_onset,
                          self._ring_pos, self._w, self._w_onset, self._cum1, self._cum2, self._picks, self._n_picks, self._events, self._n_events)
         self._proc_count += n_out
         self.triggers += int(self._n_events[0])

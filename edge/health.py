@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy.ndimage import median_filter
 
@@ -24,10 +25,20 @@ class HealthConfig:
     flat_ratio: float = 1e-4         # std below this times the median channel std: dead / flat
     clip_level: float | None = None  # |strain rate| at which the interrogator saturates, if known
     clip_min_count: int = 3          # samples exactly at the window's largest |x| that mean a flat top
-    noisy_factor: float = 10.0       # std above this times the median of its neighbours: noisy
+    noisy_factor: float = 4.0        # band RMS above this times the median of its neighbours: noisy
     noisy_neighbours: int = 51       # channels in the running median the noisy test compares with
-    noisy_windows: int = 5           # windows in a row above the factor before a channel is noisy
+    noisy_windows: int = 30          # windows in a row above the factor (a train is loud for ~10-40 s)
     recover_windows: int = 2         # healthy windows in a row before an excluded channel returns
+
+
+@numba.njit(cache=True, nogil=True)
+def add_band_power(x, sumsq):
+    """Add the squares of the band-passed rows ``x`` (n, n_ch) to ``sumsq`` (n_ch,)."""
+    n, n_ch = x.shape
+    for i in range(n):
+        for c in range(n_ch):
+            v = np.float64(x[i, c])
+            sumsq[c] += v * v
 
 
 class ChannelHealth:
@@ -42,6 +53,8 @@ class ChannelHealth:
         self.bad = np.zeros(n, np.int64)
         self.absmax = np.zeros(n)
         self.n_at_max = np.zeros(n, np.int64)
+        self.band_sumsq = np.zeros(n)     # analysis-band power of the window (see add_band_power)
+        self.band_n = 0
         self.state = np.full(n, HEALTHY, np.int8)
         self.usable = np.ones(n, np.uint8)
         self._loud_run = np.zeros(n, np.int32)
@@ -52,13 +65,24 @@ class ChannelHealth:
 
     def clear(self) -> None:
         """Forget the statistics of the current window (after a judgement or a reset)."""
-        for a in (self.sum, self.sumsq, self.absmax):
+        for a in (self.sum, self.sumsq, self.absmax, self.band_sumsq):
             a.fill(0.0)
+        self.band_n = 0
         for a in (self.n, self.bad, self.n_at_max):
             a.fill(0)
 
+    def add_band(self, rows: np.ndarray) -> None:
+        """Account band-passed rows (n, n_ch) of the current window."""
+        add_band_power(rows, self.band_sumsq)
+        self.band_n += rows.shape[0]
+
     def judge(self) -> np.ndarray:
-        """Judge the window just completed; return the channels that came back (to be restarted)."""
+        """Judge the window just completed; return the channels that came back (to be restarted).
+
+        Loudness is judged in the analysis band when band-passed rows were accounted (the
+        interrogator's own noise grows with frequency and can hide a channel that is ten times
+        too loud where the detector listens), otherwise on the broadband standard deviation.
+        """
         cfg = self.config
         n = np.maximum(self.n, 1)
         mean = self.sum / n
@@ -77,9 +101,12 @@ class ChannelHealth:
         verdict[clipped & (verdict == HEALTHY)] = CLIPPED
         # noisy: far above the channels around it for several windows (a passing train is loud for
         # a few windows only, and is handled by the moveout test, not here)
-        local = median_filter(np.where(live, std, np.median(std[live]) if live.any() else 0.0),
-                              size=min(cfg.noisy_neighbours, std.size), mode="nearest")
-        loud = std > cfg.noisy_factor * np.maximum(local, 1e-300)
+        level = np.sqrt(self.band_sumsq / self.band_n) if self.band_n else std
+        known = live & np.isfinite(level) & (level > 0)
+        fill = float(np.median(level[known])) if known.any() else 0.0
+        local = median_filter(np.where(known, level, fill), size=min(cfg.noisy_neighbours, std.size),
+                              mode="nearest")
+        loud = known & (level > cfg.noisy_factor * np.maximum(local, 1e-300))
         self._loud_run = np.where(loud, self._loud_run + 1, 0)
         verdict[(self._loud_run >= cfg.noisy_windows) & (verdict == HEALTHY)] = NOISY
         verdict[~finite] = NONFINITE

@@ -135,8 +135,8 @@ def refine_onset(w, w_onset, m, trig_pos, cum1, cum2):
 
 
 @numba.njit(cache=True, nogil=True)
-def trigger_and_pick(x, x_onset, cf, sample0, settle, thr_on, thr_off, pre, post, usable, count, lta,
-                     active, armed, on_index, pending_at, pending_trigger, noise_at_trigger,
+def trigger_and_pick(x, x_onset, cf, sample0, settle, thr_on, thr_off, pre, post, usable, count,
+                     active, armed, on_index, pending_at, pending_trigger,
                      ring, ring_onset, ring_pos, w, w_onset, cum1, cum2, picks, n_picks, events, n_events):
     """Run the trigger over a block and turn each new trigger into a refined pick.
 
@@ -161,10 +161,8 @@ def trigger_and_pick(x, x_onset, cf, sample0, settle, thr_on, thr_off, pre, post
         Channel health: 0 blocks new triggers.
     count : int64 (n_ch,)
         Per-channel samples since reset, after this block (as left by ``sta_lta_update``).
-    lta : float64 (n_ch,)
-        LTA after this block, used only for the noise level when a trigger opens.
     active, armed, on_index : trigger state; pending_at, pending_trigger : int64 (n_ch,), the row at
-        which a pick is due (-1 none) and its trigger row; noise_at_trigger : float64 (n_ch,).
+        which a pick is due (-1 none) and its trigger row.
     ring, ring_onset : float32 (pre + post + 1, n_ch), ring_pos : int64 (1,)
         Recent rows of ``x`` and ``x_onset``.
     w, w_onset, cum1, cum2 : scratch (>= pre + post + 2,)
@@ -195,8 +193,6 @@ def trigger_and_pick(x, x_onset, cf, sample0, settle, thr_on, thr_off, pre, post
                 if pending_at[c] < 0:
                     pending_at[c] = index + post
                     pending_trigger[c] = index
-                    # LTA is the mean square of the noise the trigger rose above
-                    noise_at_trigger[c] = np.sqrt(lta[c]) if lta[c] > 0 else 0.0
             elif closed:
                 if n_events[0] < cap_ev:
                     events[n_events[0], 0] = c
@@ -222,7 +218,12 @@ def trigger_and_pick(x, x_onset, cf, sample0, settle, thr_on, thr_off, pre, post
                     a = abs(np.float64(w[j]))
                     if a > peak:
                         peak = a
-                noise = noise_at_trigger[c]
+                # noise: RMS of the analysis band before the onset (from the window itself, so the
+                # figure depends on the samples only, never on where a frame ended)
+                noise = 0.0
+                for j in range(k):
+                    noise += np.float64(w[j]) * w[j]
+                noise = np.sqrt(noise / k) if k > 0 else 0.0
                 if n_picks[0] < cap:
                     p = n_picks[0]
                     picks[p, 0] = c
