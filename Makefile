@@ -26,6 +26,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
+	$(PY) -m pip install -q -e ".[$(EXTRAS),bench]"
 	$(PY) -m bench
 
 clean:

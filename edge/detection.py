@@ -224,6 +224,7 @@ class Detector:
         self._ring_raw_pos = np.zeros(1, np.int64)
         self._raw_count = np.zeros(1, np.int64)
         self._dec = np.zeros((rows, n), np.float32)
+        self._clean = np.zeros(n * g.stack, np.float32)
         self._cf = np.zeros((rows, n), np.float32)
         self._onset = np.zeros((rows, n), np.float32)
         self._zi = np.zeros((self._sos.shape[0], 2, n))
@@ -336,7 +337,7 @@ class Detector:
         g = self.grid
         h = self.health
         n_out = ingest_decimate(x, g.stack, self._taps, self._ring_raw, self._ring_raw_pos, self._raw_count,
-                                g.decimation, self._dec, h.sum, h.sumsq, h.n, h.bad, h.absmax, h.n_at_max)
+                                g.decimation, self._dec, self._clean, h.sum, h.sumsq, h.n, h.bad, h.absmax, h.n_at_max)
         if n_out == 0:
             return
         rows = self._dec[:n_out]

@@ -65,7 +65,7 @@ def highpass_sos(corner_hz: float, *, fs_hz: float, order: int = 2) -> np.ndarra
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def ingest_decimate(x, stack, taps, ring, ring_pos, raw_count, factor, out, h_sum, h_sumsq, h_n,
+def ingest_decimate(x, stack, taps, ring, ring_pos, raw_count, factor, out, clean, h_sum, h_sumsq, h_n,
                     h_bad, h_absmax, h_n_at_max):
     """Stack, check and decimate a raw block; return the number of output rows written.
 
@@ -85,6 +85,8 @@ def ingest_decimate(x, stack, taps, ring, ring_pos, raw_count, factor, out, h_su
         Decimation factor; an output row is due after every ``factor`` input rows.
     out : float32 (>= n // factor + 1, n_ch)
         Decimated rows.
+    clean : float32 (>= stack * n_ch,)
+        Scratch for one sanitised raw row.
     h_sum, h_sumsq : float64 (n_ch,)
         Running sum and sum of squares of the stacked samples (channel health).
     h_n, h_bad : int64 (n_ch,)
@@ -115,16 +117,24 @@ def ingest_decimate(x, stack, taps, ring, ring_pos, raw_count, factor, out, h_su
                 r[c] = v if ok else zero
                 h_bad[c] += 0 if ok else 1
         else:
+            # clean the raw row in one contiguous pass, then sum each group; the per-channel bad
+            # count is redone only for the rare rows that had a bad sample
+            n_bad = 0
+            for k in range(n_ch * stack):
+                v = x[i, k]
+                ok = np.isfinite(v)
+                clean[k] = v if ok else zero
+                n_bad += 0 if ok else 1
             for c in range(n_ch):
                 acc = zero
-                bad = 0
                 for s in range(stack):
-                    v = x[i, c * stack + s]
-                    ok = np.isfinite(v)
-                    acc += v if ok else zero
-                    bad += 0 if ok else 1
+                    acc += clean[c * stack + s]
                 r[c] = acc * inv
-                h_bad[c] += bad
+            if n_bad:
+                for c in range(n_ch):
+                    for s in range(stack):
+                        if not np.isfinite(x[i, c * stack + s]):
+                            h_bad[c] += 1
         raw_count[0] += 1
         if raw_count[0] % factor == 0:
             # 2. health sums, branch-free so that the channel loop vectorises
