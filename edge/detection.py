@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from edge.dsp import bandpass_sos, decimation_fir, highpass_sos, ingest_decimate, sosfilt_rows
+from edge.dsp import bandpass_sos, decimation_fir, ingest_decimate, sosfilt_rows
 from edge.exceptions import ConfigError, RecordError
 from edge.health import ChannelHealth, HealthConfig
 from edge.logs import log_event
@@ -99,6 +99,7 @@ class ProcessingGrid:
     spacing_m: float
     stack: int
     n_channels: int
+    unused_channels: int
     decimation: int
     fs_hz: float
     band_hz: tuple[float, float]
@@ -134,7 +135,8 @@ def processing_grid(config: DetectorConfig, *, fs_hz: float, n_channels: int, sp
     block_raw = max(factor, int(round(config.block_s * fs_hz / factor)) * factor)
     health_blocks = max(1, int(round(config.health_window_s * fs_hz / block_raw)))
     return ProcessingGrid(fs_in_hz=float(fs_hz), n_raw_channels=int(n_channels), spacing_m=float(spacing_m),
-                          stack=stack, n_channels=n_channels // stack, decimation=factor, fs_hz=fs,
+                          stack=stack, n_channels=n_channels // stack, unused_channels=n_channels % stack,
+                          decimation=factor, fs_hz=fs,
                           band_hz=(float(lo), float(hi)), fir_taps=int(taps.size),
                           delay_s=(taps.size - 1) / 2 / fs_hz, nsta=nsta, nlta=nlta,
                           settle=int(round(config.settle_lta * nlta)), pre=max(2, int(round(config.pre_s * fs))),
@@ -217,7 +219,9 @@ class Detector:
         # filters
         self._taps = decimation_fir(g.decimation, fs_hz=fs_hz, pass_hz=g.band_hz[1])
         self._sos = bandpass_sos(*g.band_hz, fs_hz=g.fs_hz)
-        self._sos_onset = highpass_sos(g.band_hz[0], fs_hz=g.fs_hz)
+        # timing trace: wider than the detection band for a sharper rise, but not up to Nyquist,
+        # where the interrogator's noise (white in strain, rising as f in strain rate) dominates
+        self._sos_onset = bandpass_sos(g.band_hz[0], max(g.band_hz[1], min(25.0, 0.4 * g.fs_hz)), fs_hz=g.fs_hz)
         # state, all sized here once
         rows = g.block_raw // g.decimation + 1
         self._ring_raw = np.zeros((self._taps.size, n), np.float32)

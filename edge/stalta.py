@@ -50,6 +50,25 @@ def sta_lta_update(x, nsta, nlta, sta, lta, count, cf):
     clta = 1.0 / nlta
     icsta = 1.0 - csta
     iclta = 1.0 - clta
+    steady = True
+    for c in range(n_ch):
+        if count[c] < nlta:
+            steady = False
+            break
+    if steady:
+        # every channel past its first nlta samples (the usual case): no per-sample bookkeeping
+        for i in range(n):
+            for c in range(n_ch):
+                v = np.float64(x[i, c])
+                v2 = v * v
+                s = csta * v2 + icsta * sta[c]
+                lt = clta * v2 + iclta * lta[c]
+                sta[c] = s
+                lta[c] = lt
+                cf[i, c] = s / lt if lt > 0.0 else 0.0
+        for c in range(n_ch):
+            count[c] += n
+        return
     for i in range(n):
         for c in range(n_ch):
             k = count[c]
