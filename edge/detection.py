@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from edge.dsp import bandpass_sos, decimation_fir, ingest_decimate, sosfilt_rows
+from edge.amplitude import PeakTracker
 from edge.exceptions import ConfigError, RecordError
 from edge.health import ChannelHealth, HealthConfig
 from edge.logs import log_event
@@ -44,6 +45,8 @@ class DetectorConfig:
         recursive LTA is biased high (1.58 at 1 LTA, ~1.05 at 3).
     pre_s, post_s : AIC window before and after the trigger, s; a pick is final ``post_s`` after it.
     min_snr : picks with a lower peak / noise amplitude ratio are dropped.
+    p_window_s : after a pick, its channel's peak amplitude keeps growing over this window (for
+        the magnitude), s.
     block_s : the grid on which health and moveout decisions are taken, s (pick release latency).
     health_window_s : length of a channel-health window, s.
     """
@@ -60,6 +63,7 @@ class DetectorConfig:
     pre_s: float = 1.0
     post_s: float = 0.3
     min_snr: float = 4.0
+    p_window_s: float = 2.0
     block_s: float = 0.1
     health_window_s: float = 1.0
     health: HealthConfig = field(default_factory=HealthConfig)
@@ -168,10 +172,13 @@ class Pick:
     trigger_time: float
     along_km: float
     slowness_s_per_km: float = float("nan")
+    index: int = -1   # processing channel (internal: peaks, health)
+    sample: int = -1  # onset on the processing grid (internal)
 
     def to_json(self) -> dict:
         """JSON-ready dict."""
         d = asdict(self)
+        del d["index"], d["sample"]
         for k in ("time", "trigger_time"):
             d[k] = round(d[k], 4)
         for k in ("snr", "along_km", "slowness_s_per_km"):
@@ -256,6 +263,12 @@ class Detector:
         self._events = np.zeros((n * (rows // 2 + 2), 3), np.int64)
         self._n_events = np.zeros(1, np.int64)
         self.health = ChannelHealth(n, cfg.health)
+        self.peaks = PeakTracker(n, int(round(cfg.p_window_s * g.fs_hz)), int(round(0.1 * g.fs_hz)),
+                                 int(round(30.0 * g.fs_hz)))
+        self.block_peak = np.zeros(n, np.float32)   # peak |band-passed| of the latest block, 1/s
+        # called at the end of every decision block with (data time, picks released by it): the
+        # EEW chain decides on this fixed grid, so its messages do not depend on frame sizes
+        self.on_block = None
         self.moveout = MoveoutFilter(self.along_km, cfg.moveout)
         # stream bookkeeping
         self._origin: float | None = None      # data time of raw sample 0 since the last reset
@@ -308,7 +321,10 @@ class Detector:
         if self._origin is None:
             return []
         now = self._now() + self.config.moveout.hold_s + 1.0
-        return self._release(now)
+        released = self._release(now)
+        if self.on_block is not None:
+            self.on_block(now, released)
+        return released
 
     def reset(self) -> None:
         """Restart the chain (after a gap): filters, STA/LTA, triggers and pending picks."""
@@ -319,6 +335,7 @@ class Detector:
         self._pending_at.fill(-1)
         self.health.clear()
         self.moveout.reset()
+        self.peaks.reset()
         self._origin = None
         self._proc_count = 0
 
@@ -358,6 +375,7 @@ class Detector:
                          g.pre, g.post, h.usable, self._count, self._active, self._armed, self._on_index,
                          self._pending_at, self._pending_trigger, self._ring, self._ring_onset,
                          self._ring_pos, self._w, self._w_onset, self._cum1, self._cum2, self._picks, self._n_picks, self._events, self._n_events)
+        sample0 = self._proc_count
         self._proc_count += n_out
         self.triggers += int(self._n_events[0])
         n_picks = int(self._n_picks[0])
@@ -372,16 +390,24 @@ class Detector:
             t = float(self.time_of(row[1]))
             pick = Pick(channel=int(self._centre[c]), time=t, snr=float(row[3]), amplitude=float(row[4]),
                         polarity=int(row[5]), trigger_time=float(self.time_of(row[2])),
-                        along_km=float(self.along_km[c]))
+                        along_km=float(self.along_km[c]), index=c, sample=int(row[1]))
             self.moveout.add(c, t, pick)
+            self.peaks.start(c, int(row[1]), float(row[4]))
+        self.peaks.update(rows, sample0)
 
     def _end_of_block(self) -> list[Pick]:
         g = self.grid
         self._blocks += 1
+        np.copyto(self.block_peak, self.peaks.block_peak)
+        self.peaks.new_block()
         if self._blocks % g.health_blocks == 0:
             for c in self.health.judge():
                 self._restart_channel(c)
-        return self._release(self._now())
+        now = self._now()
+        released = self._release(now)
+        if self.on_block is not None:
+            self.on_block(now, released)
+        return released
 
     def _release(self, now: float) -> list[Pick]:
         accepted, rejected = self.moveout.judge(now)

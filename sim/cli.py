@@ -161,6 +161,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate_magnitude(args: argparse.Namespace) -> int:
+    """Fit the edge's magnitude relation on simulated earthquakes and print (or write) its TOML."""
+    from sim.calibration import calibrate
+    fit = calibrate(n_events=args.events, seed=args.seed)
+    command = f"python -m sim calibrate-magnitude --events {args.events} --seed {args.seed}"
+    text = fit.to_toml(command)
+    print(json.dumps({"a": round(fit.a, 4), "b": round(fit.b, 4), "c": round(fit.c, 4),
+                      "sigma_m": round(fit.sigma_m, 3), "channels": fit.n_channels, "events": fit.n_events}))
+    if args.write:
+        Path(args.write).write_text(text)
+    else:
+        print(text, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m sim``."""
     parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__)
@@ -198,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("record")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("calibrate-magnitude", help="fit the edge's DAS magnitude relation on simulated events")
+    p.add_argument("--events", type=int, default=40, help="random earthquakes to simulate (default 40)")
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--write", help="write the TOML here (e.g. edge/data/magnitude.toml)")
+    p.set_defaults(func=cmd_calibrate_magnitude)
 
     p = sub.add_parser("demo", help="generate one kyushu-2022 event, summarise and plot it")
     p.add_argument("--out", default="demo-out", help="output directory (default demo-out)")
