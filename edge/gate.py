@@ -39,7 +39,7 @@ class GateConfig:
     max_err_h_km: float = 25.0         # horizontal 1-sigma error above which it is not trusted
     pga_stop_gal: float = 40.0
     pga_advisory_gal: float = 10.0
-    fallback_strain_rate: float = 1e-5  # 1/s, band-passed; a train makes ~1e-7
+    fallback_strain_rate: float = 1e-4  # 1/s, band-passed: ~40 gal in waves at 3-6 km/s; a train makes ~1e-7
     fallback_km: float = 1.0            # adjacent fiber above it
 
     def __post_init__(self) -> None:
@@ -97,10 +97,13 @@ def strong_motion_run_km(block_peak: np.ndarray, along_km: np.ndarray, usable: n
 
 def decide(config: GateConfig, *, trusted_location: bool, magnitude: float, distance_km: float,
            depth_km: float) -> tuple[str, str]:
-    """Level and reason from a location: a stop needs a trusted location; an untrusted one can at
-    most raise an advisory (operators look; trains keep running)."""
+    """Level and reason from a location: a stop needs a trusted location. An untrusted one that
+    would stop raises an advisory (operators look; trains keep running), otherwise nothing: an
+    untrusted location's lesser predictions are noise."""
     level, pga = level_from_motion(config, magnitude, distance_km, depth_km)
     why = f"M{magnitude:.1f} at {distance_km:.0f} km: PGA {pga:.0f} gal predicted at the segment"
-    if level == "stop" and not trusted_location:
-        return "advisory", why + " (location not trusted: no stop)"
+    if not trusted_location:
+        if level == "stop":
+            return "advisory", why + " (location not trusted: no stop)"
+        return "none", why + " (location not trusted)"
     return level, why

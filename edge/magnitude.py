@@ -21,6 +21,8 @@ import numpy as np
 
 from edge.exceptions import ConfigError
 
+MIN_PEAK_SNR = 3.0   # a channel's P peak must stand this far above its noise to count
+
 
 @dataclass(frozen=True)
 class MagnitudeRelation:

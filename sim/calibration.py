@@ -2,9 +2,11 @@
 
 The edge measures, per channel, the peak band-passed P strain rate after its pick, stopped before the
 S arrives (``edge.amplitude.PeakTracker``). Here the same detector runs over random earthquakes
-(M 2.5-6.5, 5-40 km deep, up to 150 km from the reach), and log10(E) = a M + b log10(D) + c is fitted
-by least squares on the channels picked within 0.5 s of the true P, with the true magnitude and
-hypocentral distance. ``python -m sim calibrate-magnitude`` prints the fit and the TOML to ship as
+(M 2.5-6.5, half within 30 km of the reach, half within 150 km), and log10(E) = a M + b log10(D) + c is fitted
+by least squares, every event with the same weight, on the channels picked within 0.5 s of the true P
+whose peak stands ``MIN_PEAK_SNR`` times above their noise (a peak at the noise floor says nothing
+of the source and would flatten the distance term), with the true magnitude and hypocentral
+distance. ``python -m sim calibrate-magnitude`` prints the fit and the TOML to ship as
 ``edge/data/magnitude.toml``.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.detection import Detector
+from edge.magnitude import MIN_PEAK_SNR
 from edge.geodesy import epicentral_km
 from edge.replay import channel_along_km
 from sim.scenarios import random_events
@@ -63,16 +66,21 @@ def channel_peaks(item) -> tuple[float, np.ndarray, np.ndarray]:
     raw = np.array([p.channel for p in sel])
     max_lag = 0.9 * (s_true[raw] - p_true[raw])
     peak = det.peaks.p_peak(idx, max_lag, det.grid.fs_hz)
+    noise = np.array([p.amplitude / p.snr for p in sel])
+    peak = np.where(peak >= MIN_PEAK_SNR * noise, peak, 0.0)      # the same rule as the edge's
     epi = epicentral_km(src.lat, src.lon, layout.lat[raw], layout.lon[raw])
     return src.magnitude, np.hypot(epi, src.depth_km), peak
 
 
-def calibrate(*, n_events: int = 40, seed: int = 11) -> MagnitudeFit:
-    """Fit the relation over ``n_events`` random earthquakes around the Kyushu reach."""
+def calibrate(*, n_events: int = 60, seed: int = 11) -> MagnitudeFit:
+    """Fit the relation over ``n_events`` random earthquakes around the Kyushu reach: half within
+    30 km of it (5-20 km deep: the events that matter for a stop), half within 150 km (5-40 km)."""
     route = kyushu_route()
-    items = random_events(n_events=n_events, seed=seed, magnitude=(2.5, 6.5), depth_km=(5.0, 40.0),
-                          margin_km=150.0, start_km=route.station_km("Kurume"),
-                          stop_km=route.station_km("Shin-Yatsushiro"))
+    reach = dict(start_km=route.station_km("Kurume"), stop_km=route.station_km("Shin-Yatsushiro"))
+    items = (random_events(n_events=n_events // 2, seed=seed, magnitude=(2.5, 6.5), depth_km=(5.0, 20.0),
+                           margin_km=30.0, **reach)
+             + random_events(n_events=n_events - n_events // 2, seed=seed + 1, magnitude=(2.5, 6.5),
+                             depth_km=(5.0, 40.0), margin_km=150.0, **reach))
     ms, ds, es = [], [], []
     n_ev = 0
     for item in items:
@@ -84,8 +92,10 @@ def calibrate(*, n_events: int = 40, seed: int = 11) -> MagnitudeFit:
             ds.append(d[ok])
             es.append(e[ok])
     m, d, e = np.concatenate(ms), np.concatenate(ds), np.concatenate(es)
+    # every event weighs the same, however many channels it lit up
+    w = np.concatenate([np.full(len(x), 1.0 / np.sqrt(len(x))) for x in ms])
     design = np.stack([m, np.log10(d), np.ones_like(m)], axis=1)
-    coef, *_ = np.linalg.lstsq(design, np.log10(e), rcond=None)
+    coef, *_ = np.linalg.lstsq(design * w[:, None], np.log10(e) * w, rcond=None)
     a, b, c = (float(v) for v in coef)
     m_est = (np.log10(e) - b * np.log10(d) - c) / a
     return MagnitudeFit(a=a, b=b, c=c, sigma_m=float(np.std(m_est - m)), n_channels=int(m.size), n_events=n_ev)

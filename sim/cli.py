@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("calibrate-magnitude", help="fit the edge's DAS magnitude relation on simulated events")
-    p.add_argument("--events", type=int, default=40, help="random earthquakes to simulate (default 40)")
+    p.add_argument("--events", type=int, default=60, help="random earthquakes to simulate (default 60)")
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--write", help="write the TOML here (e.g. edge/data/magnitude.toml)")
     p.set_defaults(func=cmd_calibrate_magnitude)

@@ -43,6 +43,7 @@ class EventResult:
     warrants_stop: bool
     first_detection_s: float    # after origin time
     n_locations: int
+    true_pga_gal: float         # the ground-motion rule with the true M and hypocenter
 
     def to_json(self) -> dict:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else
@@ -88,11 +89,12 @@ def run_event(item, *, locator, config: EewConfig | None = None, frame_s: float 
     mag = locs[-1]["mag"] if locs and locs[-1]["mag"] is not None else float("nan")
     a = locs[-1]["curvature_a"] if locs and locs[-1]["curvature_a"] is not None else float("nan")
     first = (locs[0]["data_time"] - locs[0]["since_first_pick_s"] - src.origin_time) if locs else float("nan")
-    warrants = bool(pga_gal(src.magnitude, hypo_min, src.depth_km) >= (config or EewConfig()).gate.pga_stop_gal)
+    true_pga = float(pga_gal(src.magnitude, hypo_min, src.depth_km))
+    warrants = bool(true_pga >= (config or EewConfig()).gate.pga_stop_gal)
     return EventResult(name=item.name, magnitude=src.magnitude, depth_km=src.depth_km, distance_km=dist,
                        err_1s=e1, err_2s=e2, err_3s=e3, err_latest_2s=el2, depth_err_2s=dz2, mag_est=mag,
                        mag_err=mag - src.magnitude, curvature_a=a, level=level, warrants_stop=warrants,
-                       first_detection_s=first, n_locations=len(history))
+                       first_detection_s=first, n_locations=len(history), true_pga_gal=true_pga)
 
 
 def summarize(results: list[EventResult]) -> dict:
@@ -109,6 +111,10 @@ def summarize(results: list[EventResult]) -> dict:
         "frac_near_within_12km_at_1s": len(within_1s) / len(near) if near else None,
         "median_error_km_at_2s": float(np.median(err2)) if near else None,
         "false_stops": sum(1 for r in results if r.level == "stop" and not r.warrants_stop),
+        # how far below the stop level the falsely stopped events truly were
+        "false_stop_true_pga_gal": [round(r.true_pga_gal, 1) for r in results
+                                    if r.level == "stop" and not r.warrants_stop],
+        "false_stops_far": sum(1 for r in results if r.level == "stop" and r.distance_km >= 100.0),
         "missed_stops": sum(1 for r in results if r.warrants_stop and r.level != "stop"),
         "warranted_stops": sum(1 for r in results if r.warrants_stop),
         "mag_mae_m4plus": float(np.median(m4)) if m4 else None,
