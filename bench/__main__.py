@@ -1,6 +1,7 @@
 """``python -m bench``: every benchmark of the project, printed side by side with its peers."""
-from bench import detection, picking, sim_generation
+from bench import detection, location, picking, sim_generation
 
 sim_generation.main()
 detection.main()
 picking.main([])
+location.main([])
