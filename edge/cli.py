@@ -108,7 +108,7 @@ def cmd_locate(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """The paper's table on a simulated scenario set (needs the simulator, a development tool)."""
-    from sim.evaluation import format_table, run_event, summarize
+    from sim.evaluation import format_table, run_event, summarize, trust_roc
     from sim.scenarios import scenario
     kw = {"seed": args.seed}
     if args.scenarios == "random":
@@ -126,7 +126,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         else:
             print(json.dumps(r.to_json()), flush=True)
     summary = summarize(results)
-    summary.update(scenarios=args.scenarios, seed=args.seed)
+    summary.update(scenarios=args.scenarios, seed=args.seed, trust_roc_2s=trust_roc(results))
     if args.json:
         print(json.dumps(summary))
     else:

@@ -41,6 +41,7 @@ class EewConfig:
     event_window_s: float = 60.0   # picks up to this long after the event's first detection belong to it
     close_after_s: float = 20.0    # an event closes after this long without a new pick
     answer: str = "latest"         # which solution a location carries: "latest", "constrained", "misfit"
+    curvature_km: float = 20.0     # the curvature fit uses picks this close (along the fiber) to the earliest
     gate: GateConfig = field(default_factory=GateConfig)
 
 
@@ -150,8 +151,13 @@ class EewProcessor:
         if score <= ev.best_score:
             ev.best, ev.best_score = loc, score
         best = ev.best
-        ev.history.append((now - ev.first_detection, loc, best))
-        fit = curvature_a(np.array([p.along_km for p in picks]), t)
+        along = np.array([p.along_km for p in picks])
+        x0 = along[int(np.argmin(t))]
+        # the paper's coefficient describes the curve around the first detection; over a long,
+        # bending fiber a single quadratic through every pick would describe nothing
+        near = np.abs(along - x0) <= self.config.curvature_km
+        fit = curvature_a(along[near], t[near])
+        ev.history.append((now - ev.first_detection, loc, best, fit.a))
         ev.curvature = fit.a
         ev.magnitude = self._magnitude(best, picks, now)
         err_h = float(best.err_major_km)

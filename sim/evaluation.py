@@ -44,10 +44,12 @@ class EventResult:
     first_detection_s: float    # after origin time
     n_locations: int
     true_pga_gal: float         # the ground-motion rule with the true M and hypocenter
+    trust_inputs_2s: tuple | None = None   # (curvature a, misfit, n_picks, err_h) of the answer at 2 s
 
     def to_json(self) -> dict:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else
-                    round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+                    round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()
+                if k != "trust_inputs_2s"}
 
 
 def run_event(item, *, locator, config: EewConfig | None = None, frame_s: float = 1.0) -> EventResult:
@@ -68,6 +70,10 @@ def run_event(item, *, locator, config: EewConfig | None = None, frame_s: float 
     history = ev.history if ev is not None else []
     dist = float(np.min(epicentral_km(src.lat, src.lon, layout.lat, layout.lon)))
     hypo_min = float(np.min(np.hypot(epicentral_km(src.lat, src.lon, layout.lat, layout.lon), src.depth_km)))
+
+    at2 = [h for h in history if h[0] <= 2.0 + 1e-9]
+    trust_inputs = ((at2[-1][3], at2[-1][2].misfit, at2[-1][2].n_picks, at2[-1][2].err_major_km)
+                    if at2 else None)
 
     def error_at(t: float, which: int) -> tuple[float, float]:
         cands = [h for h in history if h[0] <= t + 1e-9]
@@ -94,7 +100,8 @@ def run_event(item, *, locator, config: EewConfig | None = None, frame_s: float 
     return EventResult(name=item.name, magnitude=src.magnitude, depth_km=src.depth_km, distance_km=dist,
                        err_1s=e1, err_2s=e2, err_3s=e3, err_latest_2s=el2, depth_err_2s=dz2, mag_est=mag,
                        mag_err=mag - src.magnitude, curvature_a=a, level=level, warrants_stop=warrants,
-                       first_detection_s=first, n_locations=len(history), true_pga_gal=true_pga)
+                       first_detection_s=first, n_locations=len(history), true_pga_gal=true_pga,
+                       trust_inputs_2s=trust_inputs)
 
 
 def summarize(results: list[EventResult]) -> dict:
@@ -120,6 +127,27 @@ def summarize(results: list[EventResult]) -> dict:
         "mag_mae_m4plus": float(np.median(m4)) if m4 else None,
         "n_m4plus": len(m4),
     }
+
+
+def trust_roc(results: list[EventResult], config: EewConfig | None = None,
+              a_grid=(0.0, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3)) -> list[dict]:
+    """ROC of the near-field trust test at 2 s over ``a_min``: a location is good when it is within
+    12 km; TPR = good ones trusted, FPR = bad ones trusted (the other criteria as configured)."""
+    from dataclasses import replace
+    from edge.gate import trusted
+    gate = (config or EewConfig()).gate
+    rows = [(r.trust_inputs_2s, np.isfinite(r.err_2s) and r.err_2s <= 12.0) for r in results if r.trust_inputs_2s]
+    n_good = sum(g for _, g in rows)
+    n_bad = len(rows) - n_good
+    out = []
+    for a_min in a_grid:
+        cfg = replace(gate, a_min=a_min)
+        tr = [trusted(cfg, curvature_a=a, misfit=m, n_picks=n, err_h_km=e)[0] for (a, m, n, e), _ in rows]
+        tp = sum(t and g for t, (_, g) in zip(tr, rows))
+        fp = sum(t and not g for t, (_, g) in zip(tr, rows))
+        out.append({"a_min": a_min, "tpr": tp / n_good if n_good else None, "fpr": fp / n_bad if n_bad else None,
+                    "trusted_bad": fp})
+    return out
 
 
 def format_table(results: list[EventResult]) -> str:
