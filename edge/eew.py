@@ -60,7 +60,8 @@ class EewEvent:
     curvature: float = float("nan")
     level: str = "none"
     last_pick_data_time: float = 0.0
-    # (seconds since first detection, latest relocation, best-misfit answer) at every relocation
+    previous_answer: object | None = None
+    # (seconds since first detection, latest relocation, answer, curvature a) at every relocation
     history: list = field(default_factory=list)
 
 
@@ -168,6 +169,15 @@ class EewProcessor:
                     "since_first_pick_s": now - ev.first_detection})
         ok, why_trust = trusted(self.config.gate, curvature_a=fit.a, misfit=best.misfit, n_picks=best.n_picks,
                                 err_h_km=err_h)
+        if ok and ev.previous_answer is not None:
+            # a far event's apparent near-field solutions wander by tens of km between updates; a
+            # real near event's settle. A stop needs the answer to have stayed put.
+            moved = float(epicentral_km(best.lat, best.lon, ev.previous_answer.lat, ev.previous_answer.lon))
+            if moved > self.config.gate.max_move_km:
+                ok, why_trust = False, f"answer moved {moved:.0f} km since the last update"
+        elif ok:
+            ok, why_trust = False, "first trusted answer: waiting for one confirmation"
+        ev.previous_answer = best
         dist = self._distance_to_segment(best)
         level, why = decide(self.config.gate, trusted_location=ok, magnitude=ev.magnitude, distance_km=dist,
                             depth_km=best.depth_km)

@@ -3,8 +3,9 @@
 Three questions, OR-ed for safety as railway EEW practice does:
 
 1. **Can the location be trusted?** (Katakami et al. 2025) Only when the arrival-time curve is
-   curved like that of an event beside the fiber (``curvature_a >= a_min``), the misfit is small
-   and enough picks were used. A far event whose picks a near-field solution fits (the paper's
+   curved like that of an event beside the fiber (``curvature_a >= a_min``), the misfit is small,
+   enough picks were used, the misfit surface is narrow, and (checked in ``edge.eew``) the answer
+   stayed within ``max_move_km`` of the previous update. A far event whose picks a near-field solution fits (the paper's
    Hyuga-nada case: located 8 km off, but only by luck) has a nearly straight curve and is not
    trusted: it can raise an advisory, never a stop from its location.
 2. **Does the trusted event warrant a stop?** Predicted peak ground acceleration at the nearest point
@@ -43,6 +44,7 @@ class GateConfig:
     misfit_max_s: float = 0.1          # location misfit above which it is not trusted, s
     min_picks: int = 30                # picks in the location
     max_err_h_km: float = 25.0         # horizontal 1-sigma error above which it is not trusted
+    max_move_km: float = 10.0          # a stop needs the answer to move less than this between updates
     pga_stop_gal: float = 40.0
     pga_advisory_gal: float = 10.0
     fallback_strain_rate: float = 1e-4  # 1/s, band-passed: ~40 gal in waves at 3-6 km/s; a train makes ~1e-7
