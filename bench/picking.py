@@ -16,16 +16,14 @@ import numpy as np
 from scipy.signal import butter, sosfilt
 
 from edge.detection import Detector
-from edge.replay import channel_along_km
+from edge.replay import channel_along_km, run_chunks
 
 
 def _run(scene) -> tuple[list, Detector]:
     layout = scene.layout
     det = Detector(fs_hz=scene.fs_hz, along_km=channel_along_km(layout.lat, layout.lon, layout.elev_m))
-    picks = []
-    for start, block in scene.iter_chunks(int(10 * scene.fs_hz)):
-        picks += det.process(block, scene.t0 + start / scene.fs_hz)
-    return picks + det.flush(), det
+    picks = run_chunks(det, scene.iter_chunks(int(10 * scene.fs_hz)), t0=scene.t0, fs_hz=scene.fs_hz)
+    return picks, det
 
 
 def _snr(data: np.ndarray, fs: float, t0: float, p_time: np.ndarray) -> np.ndarray:

@@ -63,7 +63,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Run fiber records through the daemon's alarm path; print its location and alarm messages."""
     from edge.eew import EewProcessor
     from edge.record import iter_record_chunks
-    from edge.replay import detector_for_record
+    from edge.replay import detector_for_record, run_chunks
     config = _detector_config(args.config)
     locator = _locator(args.model)
     for path in args.records:
@@ -77,9 +77,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         EewProcessor(detector, lat=header.lat, lon=header.lon, elev_m=header.elev_m, locator=locator, emit=emit,
                      box=args.box)
         n_frame = max(1, int(round(args.frame_s * header.fs)))
-        for start, block in iter_record_chunks(path, n_frame):
-            detector.process(block, header.t0 + start / header.fs)
-        detector.flush()
+        run_chunks(detector, iter_record_chunks(path, n_frame), t0=header.t0, fs_hz=header.fs)
     return 0
 
 

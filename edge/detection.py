@@ -23,7 +23,8 @@ from edge.exceptions import ConfigError, RecordError
 from edge.health import ChannelHealth, HealthConfig
 from edge.logs import log_event
 from edge.moveout import MoveoutConfig, MoveoutFilter
-from edge.picking import PICK_COLUMNS, trigger_and_pick
+from edge.picking import (PICK_AMPLITUDE, PICK_CHANNEL, PICK_COLUMNS, PICK_ONSET, PICK_POLARITY, PICK_SNR,
+                          PICK_TRIGGER, trigger_and_pick)
 from edge.stalta import check_windows, sta_lta_update
 
 log = logging.getLogger("edge.detect")
@@ -383,16 +384,17 @@ class Detector:
             self.picks_dropped += n_picks - self._picks.shape[0]
             n_picks = self._picks.shape[0]
         for row in self._picks[:n_picks]:
-            if not row[3] >= self.config.min_snr:
+            if not row[PICK_SNR] >= self.config.min_snr:
                 self.picks_below_snr += 1
                 continue
-            c = int(row[0])
-            t = float(self.time_of(row[1]))
-            pick = Pick(channel=int(self._centre[c]), time=t, snr=float(row[3]), amplitude=float(row[4]),
-                        polarity=int(row[5]), trigger_time=float(self.time_of(row[2])),
-                        along_km=float(self.along_km[c]), index=c, sample=int(row[1]))
+            c = int(row[PICK_CHANNEL])
+            t = float(self.time_of(row[PICK_ONSET]))
+            pick = Pick(channel=int(self._centre[c]), time=t, snr=float(row[PICK_SNR]),
+                        amplitude=float(row[PICK_AMPLITUDE]), polarity=int(row[PICK_POLARITY]),
+                        trigger_time=float(self.time_of(row[PICK_TRIGGER])), along_km=float(self.along_km[c]),
+                        index=c, sample=int(row[PICK_ONSET]))
             self.moveout.add(c, t, pick)
-            self.peaks.start(c, int(row[1]), float(row[4]))
+            self.peaks.start(c, int(row[PICK_ONSET]), float(row[PICK_AMPLITUDE]))
         self.peaks.update(rows, sample0)
 
     def _end_of_block(self) -> list[Pick]:

@@ -56,14 +56,6 @@ def bandpass_sos(low_hz: float, high_hz: float, *, fs_hz: float, order: int = 2)
     return butter(order, [low_hz, high_hz], btype="bandpass", fs=fs_hz, output="sos")
 
 
-def highpass_sos(corner_hz: float, *, fs_hz: float, order: int = 2) -> np.ndarray:
-    """Butterworth high-pass as second-order sections: removes the quasi-static strain of loads and
-    microseism drift while keeping the sharp rise of an onset (for timing and first motion)."""
-    if not 0 < corner_hz < 0.5 * fs_hz:
-        raise ConfigError(f"high-pass corner {corner_hz} Hz must lie within 0..{0.5 * fs_hz} Hz")
-    return butter(order, corner_hz, btype="highpass", fs=fs_hz, output="sos")
-
-
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def ingest_decimate(x, stack, taps, ring, ring_pos, raw_count, factor, out, clean, h_sum, h_sumsq, h_n,
                     h_bad, h_absmax, h_n_at_max):

@@ -26,6 +26,15 @@ def detector_for_record(path: str | Path, config: DetectorConfig | None = None) 
     return Detector(config, fs_hz=header.fs, along_km=along), header
 
 
+def run_chunks(detector: Detector, chunks, *, t0: float, fs_hz: float) -> list[Pick]:
+    """Feed ``(first_sample, block)`` chunks (a record's or a simulated scene's) starting at data time
+    ``t0``; return every P candidate, the ones decided at the end included."""
+    picks: list[Pick] = []
+    for start, block in chunks:
+        picks += detector.process(block, t0 + start / fs_hz)
+    return picks + detector.flush()
+
+
 def detect_record(path: str | Path, config: DetectorConfig | None = None, *, frame_s: float = 1.0,
                   detector: Detector | None = None) -> Iterator[Pick]:
     """Yield the P candidates of a record, fed to the detector in frames of ``frame_s`` seconds.

@@ -18,7 +18,7 @@ import numpy as np
 from edge.detection import Detector
 from edge.magnitude import MIN_PEAK_SNR
 from edge.geodesy import epicentral_km
-from edge.replay import channel_along_km
+from edge.replay import channel_along_km, run_chunks
 from sim.scenarios import random_events
 from sim.route import kyushu_route
 
@@ -48,10 +48,7 @@ def channel_peaks(item) -> tuple[float, np.ndarray, np.ndarray]:
     scene = item.scene()
     layout = scene.layout
     det = Detector(fs_hz=scene.fs_hz, along_km=channel_along_km(layout.lat, layout.lon, layout.elev_m))
-    picks = []
-    for start, block in scene.iter_chunks(int(10 * scene.fs_hz)):
-        picks += det.process(block, scene.t0 + start / scene.fs_hz)
-    picks += det.flush()
+    picks = run_chunks(det, scene.iter_chunks(int(10 * scene.fs_hz)), t0=scene.t0, fs_hz=scene.fs_hz)
     wf = scene.wavefields[0]
     src = wf.source
     p_true, s_true = wf.p.time, wf.s.time

@@ -20,7 +20,7 @@ from edge.detection import Detector
 from edge.eew import EewConfig, EewProcessor
 from edge.gate import pga_gal
 from edge.geodesy import epicentral_km
-from edge.replay import channel_along_km
+from edge.replay import channel_along_km, run_chunks
 
 
 @dataclass
@@ -60,9 +60,7 @@ def run_event(item, *, locator, config: EewConfig | None = None, frame_s: float 
     messages: list[dict] = []
     proc = EewProcessor(det, lat=layout.lat, lon=layout.lon, elev_m=layout.elev_m, locator=locator,
                         config=config, emit=messages.append, box="eval")
-    for start, block in scene.iter_chunks(int(frame_s * scene.fs_hz)):
-        det.process(block, scene.t0 + start / scene.fs_hz)
-    det.flush()
+    run_chunks(det, scene.iter_chunks(int(frame_s * scene.fs_hz)), t0=scene.t0, fs_hz=scene.fs_hz)
     src = scene.wavefields[0].source
     # the edge's event for this earthquake: the one with most picks (others are noise or S bursts)
     events = [ev for ev in proc.recent_events if ev.history]
