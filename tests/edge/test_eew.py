@@ -10,10 +10,10 @@ import pytest
 
 from edge.detection import Detector
 from edge.eew import EewConfig, EewProcessor
-from edge.geodesy import destination, epicentral_km
+from edge.geodesy import epicentral_km
 from edge.record import write_record
 
-from .conftest import T0, simulate
+from .conftest import simulate
 
 LOCATION_KEYS = {"event", "origin_time", "lat", "lon", "depth_km", "err_h_km", "err_z_km", "misfit", "n_picks",
                  "curvature_a", "mag", "update", "data_time", "since_first_pick_s"}

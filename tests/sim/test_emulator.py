@@ -1,7 +1,6 @@
 """The interrogator stream over real ZeroMQ sockets on loopback."""
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import pytest
