@@ -14,6 +14,7 @@ paper's rule and a "best constrained" rule remain selectable (``EewConfig.answer
 """
 from __future__ import annotations
 
+import logging
 import time as wallclock
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,11 +25,14 @@ import numpy as np
 
 from edge.curvature import curvature_a
 from edge.detection import Detector, Pick
+from edge.exceptions import DasEewError
 from edge.gate import GateConfig, decide, strong_motion_run_km, trusted
 from edge.geodesy import epicentral_km
+from edge.logs import log_event
 from edge.magnitude import MIN_PEAK_SNR, MagnitudeRelation
 
 SCHEMA_VERSION = 1
+log = logging.getLogger("edge.eew")
 LEVEL_RANK = {"none": 0, "advisory": 1, "stop": 2}
 
 
@@ -101,6 +105,7 @@ class EewProcessor:
         self.event: EewEvent | None = None
         self.recent_events: deque[EewEvent] = deque(maxlen=64)   # for status pages and evaluation
         self.events_closed = 0
+        self.location_failures = 0
         self.seq = 0
         detector.on_block = self.on_block
 
@@ -126,7 +131,13 @@ class EewProcessor:
         n = len(ev.picks)
         due = n >= self.config.min_picks and (ev.update == 0 or n - ev.n_at_location >= self.config.relocate_every)
         if due:
-            self._relocate(ev, now)
+            try:
+                self._relocate(ev, now)
+            except (ValueError, ArithmeticError, DasEewError) as exc:
+                # the alarm path must outlive any one bad solution: count it, keep the last answer
+                ev.n_at_location = n
+                self.location_failures += 1
+                log_event(log, "location_failed", level=logging.WARNING, event_id=ev.id, error=str(exc))
 
     # --- parts ------------------------------------------------------------------------------
     def _fallback(self, now: float) -> None:

@@ -136,3 +136,16 @@ def test_replay_cli_prints_design_messages(tmp_path, m45_near):
     drop = ("record", "box", "event")      # the box id differs (and so the event ids), nothing else
     assert _strip([{k: v for k, v in d.items() if k not in drop} for d in lines]) == \
         _strip([{k: v for k, v in m.items() if k not in drop} for m in msgs])
+
+
+def test_a_failing_locator_is_counted_not_fatal(m45_near):
+    """If the locator raises, the alarm path logs and counts it and keeps going (the fallback still works)."""
+    class Broken:
+        table = None
+
+        def locate(self, *a, **k):
+            raise ValueError("no solution")
+    rec, _, _ = m45_near
+    msgs, proc = _run(rec, Broken())
+    assert proc.location_failures >= 1
+    assert not any(m["type"] == "location" for m in msgs)
