@@ -61,7 +61,6 @@ class EewEvent:
     best: object | None = None                          # best-misfit Location so far
     best_score: tuple = (2, float("inf"))
     magnitude: float = float("nan")
-    curvature: float = float("nan")
     level: str = "none"
     last_pick_data_time: float = 0.0
     previous_answer: object | None = None
@@ -170,7 +169,6 @@ class EewProcessor:
         near = np.abs(along - x0) <= self.config.curvature_km
         fit = curvature_a(along[near], t[near])
         ev.history.append((now - ev.first_detection, loc, best, fit.a))
-        ev.curvature = fit.a
         ev.magnitude = self._magnitude(best, picks, now)
         err_h = float(best.err_major_km)
         self._send({"type": "location", "event": ev.id, "origin_time": best.origin_time, "lat": best.lat,

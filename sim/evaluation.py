@@ -12,13 +12,13 @@ magnitude and hypocenter, predicts >= 40 gal on the segment).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from edge.detection import Detector
 from edge.eew import EewConfig, EewProcessor
-from edge.gate import pga_gal
+from edge.gate import pga_gal, trusted
 from edge.geodesy import epicentral_km
 from edge.replay import channel_along_km, run_chunks
 
@@ -131,8 +131,6 @@ def trust_roc(results: list[EventResult], config: EewConfig | None = None,
               a_grid=(0.0, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3)) -> list[dict]:
     """ROC of the near-field trust test at 2 s over ``a_min``: a location is good when it is within
     12 km; TPR = good ones trusted, FPR = bad ones trusted (the other criteria as configured)."""
-    from dataclasses import replace
-    from edge.gate import trusted
     gate = (config or EewConfig()).gate
     rows = [(r.trust_inputs_2s, np.isfinite(r.err_2s) and r.err_2s <= 12.0) for r in results if r.trust_inputs_2s]
     n_good = sum(g for _, g in rows)
