@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := test,hdf5,plot
 DEMO_DIR ?= demo-out
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m sim demo --out $(DEMO_DIR)
+	$(PY) -m sim live-demo --out $(DEMO_DIR)/live
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -28,6 +29,9 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[$(EXTRAS),bench]"
 	$(PY) -m bench
+
+fuzz: $(STAMP)
+	$(PY) -m bench.fuzz --examples $${FUZZ_EXAMPLES:-100000}
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

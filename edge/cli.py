@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +12,9 @@ from edge.exceptions import DasEewError
 from edge.logs import configure_logging, log_event
 
 
-def _detector_config(path: str | None):
-    from edge.detection import DetectorConfig
-    if path is None:
-        return DetectorConfig()
-    with open(path, "rb") as fh:
-        table = tomllib.load(fh)
-    return DetectorConfig.from_dict(table.get("detector", table))
+def _edge_config(path: str | None):
+    from edge.config import load_config
+    return load_config(path)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -27,7 +22,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     import logging
 
     from edge.replay import detect_record, detector_for_record
-    config = _detector_config(args.config)
+    config = _edge_config(args.config).detector
     log = logging.getLogger("edge.detect")
     n_total = 0
     for path in args.records:
@@ -61,23 +56,27 @@ def _json_default(obj):
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Run fiber records through the daemon's alarm path; print its location and alarm messages."""
-    from edge.eew import EewProcessor
-    from edge.record import iter_record_chunks
-    from edge.replay import detector_for_record, run_chunks
-    config = _detector_config(args.config)
-    locator = _locator(args.model)
+    from dataclasses import replace
+
+    from edge.channels import ChannelGeometry
+    from edge.pipeline import build_chain
+    from edge.record import iter_record_chunks, read_record_header
+    from edge.replay import run_chunks
+    config = _edge_config(args.config)
+    config = replace(config, box=args.box, **({"model": args.model} if args.model else {}))
     for path in args.records:
-        detector, header = detector_for_record(path, config)
+        header = read_record_header(path)
+        header.validate()
 
         def emit(msg: dict, path=path) -> None:
             if args.json:
                 print(json.dumps({**msg, "record": str(path)}, default=_json_default), flush=True)
             else:
                 print(_describe(msg, path), flush=True)
-        EewProcessor(detector, lat=header.lat, lon=header.lon, elev_m=header.elev_m, locator=locator, emit=emit,
-                     box=args.box)
+        chain = build_chain(config, ChannelGeometry(header.lat, header.lon, header.elev_m), fs_hz=header.fs,
+                            ch0=0, emit=emit)
         n_frame = max(1, int(round(args.frame_s * header.fs)))
-        run_chunks(detector, iter_record_chunks(path, n_frame), t0=header.t0, fs_hz=header.fs)
+        run_chunks(chain.detector, iter_record_chunks(path, n_frame), t0=header.t0, fs_hz=header.fs)
     return 0
 
 
@@ -135,16 +134,69 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """The daemon."""
+    from edge.config import load_config
+    from edge.daemon import EdgeDaemon
+    config = load_config(args.config)
+    if args.log_level is None:
+        configure_logging(config.log_level)
+    daemon = EdgeDaemon(config, config_path=args.config, replay=args.replay, speed=args.speed,
+                        frame_s=args.frame_s, linger_s=args.linger_s)
+    return daemon.run()
+
+
+def _control(args: argparse.Namespace, cmd: str) -> dict:
+    from edge.config import load_config
+    from edge.control import request
+    endpoint = args.endpoint or load_config(args.config).control_endpoint
+    return request(endpoint, cmd, timeout_s=args.timeout_s)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show a running daemon's health."""
+    try:
+        answer = _control(args, "status")
+    except TimeoutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(answer, default=_json_default))
+        return 0
+    h = answer.get("health", {})
+    print(f"box {answer.get('box')}: {'healthy' if h.get('healthy') else 'NOT HEALTHY'}, up {h.get('uptime_s')} s")
+    for key in ("frames", "gaps", "missing_frames", "rejected", "processing_errors", "lag_s", "data_age_s",
+                "cpu_pct", "rss_mb", "picks", "locations", "alarms", "relay", "relay_unacked", "journal_depth",
+                "uplink_dropped", "central_age_s", "alarm_latency_ms_max", "channels"):
+        print(f"  {key:22s} {h.get(key)}")
+    for ev in answer.get("events", []):
+        print(f"  event {ev['event']}: {ev['level']}, {ev['picks']} picks, {ev['updates']} updates, "
+              f"{ev['lat']} {ev['lon']} {ev['depth_km']} km M{ev['mag']}")
+    return 0
+
+
+def cmd_clear(args: argparse.Namespace) -> int:
+    """Operator reset of the relay controller's latched STOP."""
+    try:
+        answer = _control(args, "clear")
+    except TimeoutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    print(json.dumps(answer, default=_json_default))
+    return 0 if answer.get("sent") else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m edge", description="das-eew trackside edge")
-    p.add_argument("--log-level", default="warning", help="log level of the JSON logs on stderr")
+    p.add_argument("--log-level", default=None,
+                   help="log level of the JSON logs on stderr (default: warning; run: the config's)")
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("detect", help="print the P-candidate picks of fiber records",
                        description="Run the detection chain over fiber records (.npz or .h5) and print "
                                    "the P candidates, one a line (JSON with --json).")
     d.add_argument("records", nargs="+", type=Path, help="fiber record files")
     d.add_argument("--json", action="store_true", help="one JSON object a line")
-    d.add_argument("--config", help="TOML with a [detector] table (see edge.detection.DetectorConfig)")
+    d.add_argument("--config", help="edge.toml; its [detector] table is used (see edge.config)")
     d.add_argument("--frame-s", type=float, default=1.0, help="frame length fed to the chain, s")
     d.set_defaults(func=cmd_detect)
 
@@ -153,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "daemon runs them; one message a line (JSON with --json, with a 'record' key).")
     r.add_argument("records", nargs="+", type=Path)
     r.add_argument("--model", help="velocity model TOML (default: the JMA2001-like model)")
-    r.add_argument("--config", help="TOML with a [detector] table")
+    r.add_argument("--config", help="edge.toml; its [detector], [eew] and [locator] tables are used")
     r.add_argument("--json", action="store_true")
     r.add_argument("--box", default="replay", help="box id in the messages")
     r.add_argument("--frame-s", type=float, default=1.0, help="frame length fed to the chain, s")
@@ -177,12 +229,33 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", help="velocity model TOML the locator uses")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_evaluate)
+
+    ru = sub.add_parser("run", help="the trackside daemon",
+                        description="Subscribe to the interrogator stream (or replay records), detect, locate, "
+                                    "drive the relay controller and report to central, until SIGTERM. SIGHUP "
+                                    "reloads the config.")
+    ru.add_argument("--config", help="edge.toml (default: built-in defaults)")
+    ru.add_argument("--replay", nargs="+", type=Path, metavar="RECORD", help="play fiber records instead of the stream")
+    ru.add_argument("--speed", type=float, default=1.0, help="replay pacing, x real time (0: as fast as possible)")
+    ru.add_argument("--frame-s", type=float, default=0.1, help="replay frame length, s")
+    ru.add_argument("--linger-s", type=float, default=5.0,
+                    help="after a replay, wait this long for central's acknowledgements")
+    ru.set_defaults(func=cmd_run)
+    for name, func, text in (("status", cmd_status, "show a running daemon's health"),
+                             ("clear", cmd_clear, "operator CLEAR of the relay controller's latched STOP")):
+        c = sub.add_parser(name, help=text, description=text + " (through the daemon's control socket)")
+        c.add_argument("--config", help="edge.toml of the daemon (for its control endpoint)")
+        c.add_argument("--endpoint", help="control endpoint (overrides the config)")
+        c.add_argument("--timeout-s", type=float, default=3.0)
+        if name == "status":
+            c.add_argument("--json", action="store_true")
+        c.set_defaults(func=func)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level or "warning")
     try:
         return args.func(args)
     except BrokenPipeError:

@@ -25,7 +25,7 @@ import numpy as np
 
 from edge.curvature import curvature_a
 from edge.detection import Detector, Pick
-from edge.exceptions import DasEewError
+from edge.exceptions import ConfigError, DasEewError
 from edge.gate import GateConfig, decide, strong_motion_run_km, trusted
 from edge.geodesy import epicentral_km
 from edge.logs import log_event
@@ -47,6 +47,13 @@ class EewConfig:
     answer: str = "latest"         # which solution a location carries: "latest", "constrained", "misfit"
     curvature_km: float = 20.0     # the curvature fit uses picks this close (along the fiber) to the earliest
     gate: GateConfig = field(default_factory=GateConfig)
+
+    def __post_init__(self) -> None:
+        if not (self.min_picks >= 4 and self.relocate_every >= 1 and self.event_window_s > 0
+                and self.close_after_s > 0 and self.curvature_km > 0):
+            raise ConfigError(f"invalid eew settings: {self!r}")
+        if self.answer not in ("latest", "constrained", "misfit"):
+            raise ConfigError(f"eew answer must be 'latest', 'constrained' or 'misfit', got {self.answer!r}")
 
 
 @dataclass

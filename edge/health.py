@@ -14,6 +14,8 @@ import numba
 import numpy as np
 from scipy.ndimage import median_filter
 
+from edge.exceptions import ConfigError
+
 HEALTHY, NONFINITE, DEAD, CLIPPED, NOISY = 0, 1, 2, 3, 4
 STATE_NAMES = ("healthy", "nonfinite", "dead", "clipped", "noisy")
 
@@ -29,6 +31,12 @@ class HealthConfig:
     noisy_neighbours: int = 51       # channels in the running median the noisy test compares with
     noisy_windows: int = 30          # windows in a row above the factor (a train is loud for ~10-40 s)
     recover_windows: int = 2         # healthy windows in a row before an excluded channel returns
+
+    def __post_init__(self) -> None:
+        if not (self.flat_ratio >= 0 and (self.clip_level is None or self.clip_level > 0)
+                and self.clip_min_count >= 2 and self.noisy_factor > 1 and self.noisy_neighbours >= 3
+                and self.noisy_windows >= 1 and self.recover_windows >= 1):
+            raise ConfigError(f"invalid channel-health settings: {self!r}")
 
 
 @numba.njit(cache=True, nogil=True)

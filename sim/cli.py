@@ -82,6 +82,12 @@ def stream_scene_for(args: argparse.Namespace):
     if args.scenario != "noise":
         base = (kyushu_2022(seed=args.seed) if args.scenario == "kyushu-2022"
                 else random_events(n_events=10, seed=args.seed))
+        if args.events:
+            try:
+                base = [base[int(i)] for i in args.events.split(",")]
+            except (ValueError, IndexError):
+                raise ConfigError(f"--events takes indices 0..{len(base) - 1} of the scenario, "
+                                  f"comma-separated; got {args.events!r}") from None
         for k, item in enumerate(base):
             src = item.sources[0]
             shift = t0 + args.first_event_s + k * args.event_interval_s - src.origin_time
@@ -99,6 +105,11 @@ def cmd_stream(args: argparse.Namespace) -> int:
     cfg = StreamConfig(frame_s=args.frame_s, speed=args.speed, dtype=args.dtype,
                        gap_probability=args.gap_probability)
     scene = stream_scene_for(args)
+    if args.geometry_out:
+        from edge.channels import write_geometry_csv
+        write_geometry_csv(args.geometry_out, scene.layout.lat, scene.layout.lon, scene.layout.elev_m)
+        if args.geometry_only:
+            return 0
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.PUB)
     sock.setsockopt(zmq.LINGER, 1000)
@@ -191,6 +202,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live_demo(args: argparse.Namespace) -> int:
+    """The trackside chain live: emulator -> edge daemon -> relay controller, and central's collector."""
+    from sim.live_demo import run
+    return run(Path(args.out), speed=args.speed, seed=args.seed)
+
+
 def cmd_calibrate_magnitude(args: argparse.Namespace) -> int:
     """Fit the edge's magnitude relation on simulated earthquakes and print (or write) its TOML."""
     from sim.calibration import calibrate
@@ -237,12 +254,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-event-s", type=float, default=30.0, help="first event this long after t0")
     p.add_argument("--event-interval-s", type=float, default=180.0, help="time between events")
     p.add_argument("--warmup-s", type=float, default=0.5, help="wait for subscribers before sending")
+    p.add_argument("--events", help="only these events of the scenario, by index (e.g. 13 or 0,13)")
+    p.add_argument("--geometry-out", help="write the channel coordinates (the edge's [stream] geometry) to this CSV")
+    p.add_argument("--geometry-only", action="store_true", help="write --geometry-out and exit without streaming")
     p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("plot", help="record section with true arrivals (PNG)")
     p.add_argument("record")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("live-demo", help="emulator -> edge daemon -> relay controller -> central, live on loopback")
+    p.add_argument("--out", default="demo-out/live", help="working directory (configs, logs, received messages)")
+    p.add_argument("--speed", type=float, default=2.0, help="stream pacing, x real time (default 2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_live_demo)
 
     p = sub.add_parser("calibrate-magnitude", help="fit the edge's DAS magnitude relation on simulated events")
     p.add_argument("--events", type=int, default=60, help="random earthquakes to simulate (default 60)")
