@@ -89,7 +89,8 @@ def run(out: Path, *, speed: float = 2.0, seed: int = 0) -> int:
             lines = [d for d in edge.lines("stderr") if d.get("event") in ("location", "alarm")]
             for d in lines[shown:]:
                 if d["event"] == "location":
-                    say(f"edge: location #{d['update']} {d['lat']:.3f}N {d['lon']:.3f}E {d['depth_km']:.1f} km M{d['mag']}")
+                    say(f"edge: location #{d['update']} {d['lat']:.3f}N {d['lon']:.3f}E {d['depth_km']:.1f} km "
+                        + ("M?" if d["mag"] is None else f"M{d['mag']:.1f}"))
                 else:
                     say(f"edge: ALARM {d['alarm_level'].upper()} ({d['reason']}) {d['latency_ms']:.1f} ms after "
                         f"the frame arrived")
