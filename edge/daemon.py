@@ -69,7 +69,8 @@ class EdgeDaemon:
         self.started = time.monotonic()
         self.process_stats = ProcessStats()
         self.counts = {"frames": 0, "rejected": {}, "gaps": 0, "missing_frames": 0, "processing_errors": 0,
-                       "alarms": 0, "locations": 0, "picks": 0, "reloads": 0}
+                       "alarms": 0, "locations": 0, "picks": 0, "picks_messages": 0,
+                       "reloads": 0}
         self.alarm_latency_ms: deque[float] = deque(maxlen=1000)
         self.frame_latency = LatencyStats()      # frame received -> processed (incl. any alarm sent), ms
         self.lag = LagMeter()
@@ -251,6 +252,7 @@ class EdgeDaemon:
 
     def _on_picks(self, picks, event_id: str | None) -> None:
         self.counts["picks"] += len(picks)
+        self.counts["picks_messages"] += 1
         t = np.array([p.time for p in picks])
         t_ref = float(t.min())
         self.uplink.submit({"type": "picks", "event": event_id, "t_ref": t_ref,

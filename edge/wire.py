@@ -310,7 +310,7 @@ def pack_array(a, dtype: str) -> dict:
     """
     target = np.dtype(dtype)
     a = np.asarray(a)
-    if a.dtype.kind not in "iuf" or target.kind == "i" and a.dtype.kind == "f":
+    if a.dtype.kind not in "iuf" or target.kind == "i" and a.dtype.kind == "f" and a.size:
         raise EncodeError(f"cannot pack a {a.dtype} array as {dtype}")
     if target.kind == "i" and a.size:
         info = np.iinfo(target)

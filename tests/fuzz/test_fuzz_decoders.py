@@ -68,7 +68,7 @@ def wire_inputs(draw):
     if kind == 0:
         return draw(st.binary(max_size=200))
     if kind == 1:
-        obj = draw(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+        obj = draw(st.recursive(st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats() | st.text(max_size=8)
                                 | st.binary(max_size=8), lambda c: st.lists(c, max_size=4)
                                 | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=20))
         if isinstance(obj, dict) and draw(st.booleans()):
