@@ -286,7 +286,8 @@ class EdgeDaemon:
             self._replay_done_at = time.monotonic()
             self._flush_chain()
             self.chain = None
-        idle = self.uplink.stats()["journal_depth"] == 0 or not self.config.uplink.endpoint
+        up = self.uplink.stats()
+        idle = (up["journal_depth"] == 0 and up["queued"] == 0) or not self.config.uplink.endpoint
         return idle or time.monotonic() - self._replay_done_at > self.linger_s
 
     # --- health, status, control ------------------------------------------------------------------

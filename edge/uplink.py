@@ -95,6 +95,7 @@ class Uplink:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._journal_reliable()
+        self._drop_lossy()      # what the thread could not send is counted, never silently lost
         self.journal.close()
 
     def stats(self) -> dict:
