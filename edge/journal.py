@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import os
 import struct
 import threading
 import time
 import zlib
+from contextlib import ExitStack
 from pathlib import Path
 
 from edge.exceptions import DasEewError
@@ -122,6 +124,7 @@ class Journal:
         self._bytes = 0                     # pending payload bytes (what max_bytes bounds)
         self._rec_bytes = 0                 # pending record bytes, headers included (what compaction keeps)
         self._fd: int | None = None
+        self._closed = False
         numbers = sorted(int(p.stem) for p in self.dir.glob("*.seg") if p.stem.isdigit())
         for i, number in enumerate(numbers):
             self._load(number, last=i == len(numbers) - 1)
@@ -143,7 +146,7 @@ class Journal:
         OSError
             The disk failed; the file is cut back so the journal stays consistent.
         """
-        payload = bytes(payload)
+        seq, payload = operator.index(seq), bytes(payload)
         with self._lock:
             if seq in self._index and self._read(seq) == payload:
                 return
@@ -158,17 +161,14 @@ class Journal:
 
     def pending(self) -> list[tuple[int, bytes]]:
         """Unacknowledged messages ``(seq, payload)`` in seq order, read back from the files."""
-        with self._lock:
+        with self._lock, ExitStack() as stack:
             out, files = [], {}
-            try:
-                for seq in sorted(self._index):
-                    number, offset, length = self._index[seq]
-                    fh = files.get(number) or files.setdefault(number, open(self._path(number), "rb"))
-                    fh.seek(offset)
-                    out.append((seq, fh.read(length)))
-            finally:
-                for fh in files.values():
-                    fh.close()
+            for seq in sorted(self._index):
+                number, offset, length = self._index[seq]
+                if number not in files:
+                    files[number] = stack.enter_context(open(self._path(number), "rb"))
+                files[number].seek(offset)
+                out.append((seq, files[number].read(length)))
             return out
 
     def ack(self, seqs) -> int:
@@ -188,7 +188,10 @@ class Journal:
                          for chunk in (known[i:i + per] for i in range(0, len(known), per))])
             for seq in known:
                 self._remove(seq)
-            self._compact()
+            try:
+                self._compact()
+            except OSError as exc:     # the acks are durable already; compaction retries on the next ack
+                log_event(log, "journal_compaction_failed", level=logging.WARNING, error=str(exc))
             return len(known)
 
     @property
@@ -205,18 +208,21 @@ class Journal:
     def close(self) -> None:
         """Close the current segment; the journal refuses appends afterwards."""
         with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+            self._closed = True
+            self._close_fd()
 
     # --- files ----------------------------------------------------------------------------------
     def _path(self, number: int) -> Path:
         return self.dir / f"{number:012d}.seg"
 
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
     def _open_current(self, *, new: bool) -> None:
         if new:
-            if self._fd is not None:
-                os.close(self._fd)
+            self._close_fd()
             self._number += bool(self._sizes)
             self._sizes[self._number] = 0
             self._live.setdefault(self._number, 0)
@@ -229,8 +235,10 @@ class Journal:
 
     def _write(self, records: list[bytes], *, roll: bool = True) -> int:
         """Append ``records`` to the current segment and fsync; return the offset of the first."""
-        if self._fd is None:
+        if self._closed:
             raise JournalError("journal is closed")
+        if self._fd is None:            # an earlier roll failed half-way (e.g. no space for a new file)
+            self._open_current(new=False)
         if roll and self._sizes[self._number] >= self.segment_bytes:
             self._open_current(new=True)
         blob = b"".join(records)

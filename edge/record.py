@@ -29,6 +29,7 @@ Decisions
 """
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tempfile
@@ -47,19 +48,22 @@ __all__ = [
     "FiberRecord",
     "RecordHeader",
     "RecordWriter",
-    "read_record",
-    "write_record",
-    "read_record_header",
     "iter_record_chunks",
+    "read_record",
+    "read_record_header",
+    "write_record",
 ]
 
 FORMAT_VERSION = 1
 TRUTH_PREFIX = "truth_"
 _REQUIRED = ("strain_rate", "fs", "t0", "lat", "lon", "elev_m")
 _HDF5_SUFFIXES = (".h5", ".hdf5")
-# What numpy and zipfile raise on a cut or foreign file; OSError is left alone so that a missing
-# file or a permission problem is reported as what it is.
-_LOAD_ERRORS = (zipfile.BadZipFile, EOFError, ValueError)
+# What numpy and zipfile raise on a cut or foreign file; OSError is left alone (but for EINVAL, a
+# seek before the start that a damaged central directory asks for) so that a missing file or a
+# permission problem is reported as what it is. NotImplementedError: an unknown compression method
+# or zip version; RuntimeError: the encryption flag; MemoryError: a last resort, as the claimed
+# size is checked against the member's size before anything is allocated.
+_LOAD_ERRORS = (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError, MemoryError)
 
 
 def _validate_metadata(n_samples, n_channels, fs, t0, lat, lon, elev_m, channel_id, gauge_m, truth):
@@ -317,6 +321,10 @@ def _reading(path: Path) -> Iterator[None]:
     except _LOAD_ERRORS as exc:
         raise RecordError(
             f"{path}: truncated or not an npz fiber record ({type(exc).__name__}: {exc})") from None
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        raise RecordError(f"{path}: damaged zip directory ({exc})") from None
 
 
 def _load_npz(path: Path):
@@ -326,10 +334,23 @@ def _load_npz(path: Path):
     return npz
 
 
+def _check_claimed_size(path: Path) -> None:
+    """Refuse a ``strain_rate`` whose .npy header claims more bytes than its zip member holds, so a
+    damaged header is a RecordError and not a multi-TiB allocation."""
+    with zipfile.ZipFile(path) as zf, zf.open(_open_strain_rate(zf, path)) as fp:
+        shape, _, dtype = _npy_header(fp, path)
+        size = zf.getinfo("strain_rate.npy").file_size
+    claimed = dtype.itemsize * int(np.prod(shape, dtype=object))
+    if claimed > size:
+        raise RecordError(f"strain_rate header claims shape {shape} of {dtype} ({claimed} bytes), "
+                          f"the archive member holds {size}")
+
+
 def _read_npz(path: Path, validate: bool) -> FiberRecord:
     with _reading(path), _load_npz(path) as npz:
         if "strain_rate" not in npz.files:
             raise RecordError("missing key(s) strain_rate")
+        _check_claimed_size(path)
         sr = npz["strain_rate"]
         if sr.dtype.kind == "f" and sr.dtype.itemsize == 4 and not sr.dtype.isnative:
             sr = sr.astype(np.float32)  # big-endian float32: exact, only the byte order changes
@@ -427,6 +448,10 @@ def _iter_npz_chunks(path: Path, chunk_samples: int) -> Iterator[tuple[int, np.n
                               and not fortran and dtype.kind == "f" and dtype.itemsize == 4)
                 if streamable:
                     n_samples, n_channels = shape
+                    if n_samples == 0 or n_channels == 0:
+                        raise RecordError(f"strain_rate has shape {shape}: zero samples or channels")
+                    if n_samples * n_channels * dtype.itemsize > info.file_size:
+                        raise EOFError(f"strain_rate header claims {shape}, more than the member holds")
                     for start in range(0, n_samples, chunk_samples):
                         n = min(chunk_samples, n_samples - start)
                         block = np.empty((n, n_channels), dtype=dtype)
@@ -436,8 +461,9 @@ def _iter_npz_chunks(path: Path, chunk_samples: int) -> Iterator[tuple[int, np.n
                     return
         # Compressed or unusual layout: no byte offsets to stream from, so load once.
         data = read_record(path, validate=False).strain_rate
-        if data.ndim != 2 or data.dtype != np.float32:
-            raise RecordError(f"strain_rate must be 2-D float32, got {data.dtype} {data.shape}")
+        if data.ndim != 2 or data.dtype != np.float32 or 0 in data.shape:
+            raise RecordError(f"strain_rate must be 2-D float32 with samples and channels, "
+                              f"got {data.dtype} {data.shape}")
         for start in range(0, data.shape[0], chunk_samples):
             yield start, data[start:start + chunk_samples]
 

@@ -77,6 +77,9 @@ def _float(header: dict, key: str, low: float, high: float, *, low_open: bool = 
 
 
 def _short(v) -> str:
+    # never repr a container: a 1000-deep list would recurse past the interpreter's limit
+    if isinstance(v, list | dict):
+        return f"a {type(v).__name__} of {len(v)}"
     return repr(v)[:40]
 
 
@@ -124,13 +127,13 @@ def decode_stream_frame(parts: list[bytes], *, max_channels: int = 200_000, max_
     try:
         header = msgpack.unpackb(raw, raw=False, strict_map_key=True, max_bin_len=0, max_ext_len=0,
                                  max_array_len=16, max_map_len=16, max_str_len=64)
-    except Exception as exc:  # msgpack raises ValueError, TypeError, ExtraData, StackError, ...
+    except Exception as exc:  # noqa: BLE001 - msgpack raises ValueError, TypeError, ExtraData, StackError...
         raise DecodeError(f"header is not one msgpack object: {type(exc).__name__}: {str(exc)[:80]}") from None
     if not isinstance(header, dict):
         raise DecodeError(f"header must be a map, got {type(header).__name__}")
     if set(header) != HEADER_KEYS:
         keys = set(header)
-        missing, extra = sorted(HEADER_KEYS - keys), sorted(map(repr, keys - HEADER_KEYS))
+        missing, extra = sorted(HEADER_KEYS - keys), sorted(map(_short, keys - HEADER_KEYS))
         raise DecodeError(f"header: missing keys {missing}, unknown keys {extra}"[:200])
     v = header["v"]
     if isinstance(v, bool) or not isinstance(v, int) or v != STREAM_VERSION:
@@ -240,7 +243,7 @@ class StreamSequencer:
 
     def _count_time_jump(self, dt: float) -> None:
         if dt > self._tol:
-            self.counts["missing_samples"] += int(round(dt * self.fs))
+            self.counts["missing_samples"] += round(dt * self.fs)
         elif dt < -self._tol:
             self.counts["time_steps_back"] += 1
 

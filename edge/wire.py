@@ -42,8 +42,18 @@ class EncodeError(DecodeError, ValueError):
     """A message to send fails validation: a bug of the sender (catchable as either base)."""
 
 
+def _short(v) -> str:
+    """A bounded description of any decoded value (repr of a deep or huge container could recurse
+    past the interpreter's limit or build megabytes)."""
+    if isinstance(v, list | dict):
+        return f"a {type(v).__name__} of {len(v)}"
+    if isinstance(v, str | bytes):
+        return repr(v[:40]) + ("..." if len(v) > 40 else "")
+    return repr(v)[:48]
+
+
 def _bad(key: str, want: str, got) -> DecodeError:
-    return DecodeError(f"{key} must be {want}, got {repr(got)[:48]}")
+    return DecodeError(f"{key} must be {want}, got {_short(got)}")
 
 
 def _is_int(v) -> bool:
@@ -68,6 +78,7 @@ class Num:
 
 @dataclass(frozen=True)
 class Int:
+    """An int (not a bool) in [low, high]."""
     low: int = 0
     high: int = 2**63 - 1
 
@@ -79,6 +90,7 @@ class Int:
 
 @dataclass(frozen=True)
 class Str:
+    """A str of min_len..max_len characters; ``None`` too when ``none``."""
     max_len: int
     min_len: int = 1
     none: bool = False
@@ -92,6 +104,8 @@ class Str:
 
 
 class Box:
+    """A box id: 1-64 of ``[A-Za-z0-9_.-]`` (safe in file names, logs and ZeroMQ routing ids)."""
+
     def check(self, key, v):
         if not isinstance(v, str) or not _BOX.fullmatch(v):
             raise _bad(key, "a box id of 1-64 characters of [A-Za-z0-9_.-]", v)
@@ -99,6 +113,8 @@ class Box:
 
 
 class Level:
+    """An alarm level of :data:`LEVELS`."""
+
     def check(self, key, v):
         if not isinstance(v, str) or v not in LEVELS:
             raise _bad(key, f"one of {LEVELS}", v)
@@ -147,6 +163,7 @@ class Packed:
 
 @dataclass(frozen=True)
 class IntList:
+    """A list of at most ``max_n`` sequence numbers."""
     max_n: int
 
     def check(self, key, v):
@@ -182,6 +199,7 @@ class Health:
 
 @dataclass(frozen=True)
 class Levels:
+    """An alert's per-segment levels: at most ``max_n`` maps ``{box, segment, level}``."""
     max_n: int
 
     def check(self, key, v):
@@ -236,11 +254,11 @@ def _keys(msg: dict) -> dict:
     """The schema of ``msg``'s type, after checking its key set is exactly that schema's."""
     kind = msg.get("type")
     if not isinstance(kind, str) or kind not in SCHEMAS:
-        raise DecodeError(f"unknown message type {repr(kind)[:32]}")
+        raise DecodeError(f"unknown message type {_short(kind)}")
     schema = {**COMMON, **SCHEMAS[kind]}
     if msg.keys() != schema.keys():
         missing = sorted(schema.keys() - msg.keys())
-        extra = sorted(repr(k)[:32] for k in msg.keys() - schema.keys())
+        extra = sorted(_short(k) for k in msg.keys() - schema.keys())
         raise DecodeError(f"{kind}: missing keys {missing}, unknown keys {extra}"[:300])
     return schema
 
@@ -295,7 +313,7 @@ def decode_message(data: bytes, *, max_bytes: int = MAX_MESSAGE) -> dict:
     try:
         # max_ext_len=0 rejects every ExtType, the timestamp extension included
         msg = msgpack.unpackb(data, raw=False, strict_map_key=True, max_ext_len=0)
-    except Exception as exc:  # ValueError, TypeError, ExtraData, StackError, OverflowError, RecursionError...
+    except Exception as exc:  # noqa: BLE001 - msgpack raises ValueError, TypeError, StackError, ExtraData...
         raise DecodeError(f"not one msgpack object: {type(exc).__name__}: {str(exc)[:80]}") from None
     if not isinstance(msg, dict):
         raise DecodeError(f"message must be a map, got {type(msg).__name__}")
@@ -360,11 +378,13 @@ def encode_message(msg: dict) -> bytes:
                 v = _plain(v, none_ok=getattr(spec, "none", False) or isinstance(spec, Health))
             out[key] = v
         packed = msgpack.packb(out, use_bin_type=True)
+        if len(packed) > MAX_MESSAGE:
+            raise EncodeError(f"{msg['type']} message of {len(packed)} bytes exceeds {MAX_MESSAGE}")
         _validate(msgpack.unpackb(packed, raw=False, strict_map_key=True, max_ext_len=0))
     except EncodeError:
         raise
-    except (DecodeError, TypeError, ValueError, OverflowError) as exc:
-        raise EncodeError(f"cannot send {repr(msg.get('type'))[:20]} message: {exc}") from None
+    except (DecodeError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+        raise EncodeError(f"cannot send {_short(msg.get('type'))} message: {exc}") from None
     return packed
 
 

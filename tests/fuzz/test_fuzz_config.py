@@ -1,17 +1,14 @@
 """Fuzzing edge.toml: any TOML text or table either gives an EdgeConfig or raises ConfigError."""
 from __future__ import annotations
 
-import os
-
-import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.config import EdgeConfig, load_config
 from edge.exceptions import ConfigError
 
-N = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
-COUNTS: dict[str, list[int]] = {}
+from .conftest import FUZZ, N, count
+
 SECTIONS = {"": ["box", "state_dir", "control", "model", "log_level", "max_lag_s", "watchdog_lag_s"],
             "stream": ["endpoint", "geometry", "ch0", "fs_hz", "timeout_s", "rcvhwm", "max_frames_per_poll"],
             "relay": ["port", "edge_id", "controller_id", "key", "baudrate", "permit_interval_s", "alarm_retry_s"],
@@ -44,32 +41,19 @@ def tables(draw):
     return table
 
 
-def _count(name: str, valid: bool) -> None:
-    c = COUNTS.setdefault(name, [0, 0, 0])
-    c[0] += 1
-    c[1 if valid else 2] += 1
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report():
-    yield
-    for name, (n, a, r) in COUNTS.items():
-        print(f"\nFUZZ {name} inputs={n} valid={a} rejected={r}")
-
-
-@settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
+@FUZZ
 @given(tables())
 def test_config_tables(table):
     try:
         cfg = EdgeConfig.from_dict(table)
     except ConfigError:
-        _count("config_table", False)
+        count("config_table", False)
         return
     assert isinstance(cfg, EdgeConfig)
-    _count("config_table", True)
+    count("config_table", True)
 
 
-@settings(max_examples=max(1, N // 4), deadline=None, suppress_health_check=list(HealthCheck))
+@settings(FUZZ, max_examples=max(1, N // 4))
 @given(st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)))
 def test_config_files(tmp_path_factory, data):
     path = tmp_path_factory.getbasetemp() / "fuzz.toml"
@@ -77,6 +61,6 @@ def test_config_files(tmp_path_factory, data):
     try:
         load_config(path)
     except ConfigError:
-        _count("config_file", False)
+        count("config_file", False)
         return
-    _count("config_file", True)
+    count("config_file", True)

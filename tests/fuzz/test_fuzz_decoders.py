@@ -2,12 +2,9 @@
 valid object or raises the project's own error, nothing else (FUZZ_EXAMPLES sets how many)."""
 from __future__ import annotations
 
-import os
-
 import msgpack
 import numpy as np
-import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.exceptions import DecodeError
@@ -16,23 +13,7 @@ from edge.wire import decode_message, encode_message, message
 from firmware_py import protocol as p
 from sim.emulator import encode_frame
 
-N = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
-COUNTS: dict[str, list[int]] = {}
-FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck))
-
-
-def _count(name: str, valid: bool) -> None:
-    c = COUNTS.setdefault(name, [0, 0, 0])
-    c[0] += 1
-    c[1 if valid else 2] += 1
-
-
-@pytest.fixture(scope="module", autouse=True)
-def report():
-    yield
-    for name, (n, a, r) in COUNTS.items():
-        print(f"\nFUZZ {name} inputs={n} valid={a} rejected={r}")
-
+from .conftest import FUZZ, count
 
 VALID_WIRE = [
     encode_message(message("alarm", "b1", 3, event="e", level="stop", reason="r", segment=[0, 9], data_time=1.0,
@@ -85,11 +66,11 @@ def test_wire_decoder(data):
     try:
         msg = decode_message(raw)
     except DecodeError:
-        _count("wire_message", False)
+        count("wire_message", False)
         return
     assert isinstance(msg, dict) and msg["type"] in ("hello", "heartbeat", "picks", "location", "alarm", "snippet",
                                                      "ack", "alert")
-    _count("wire_message", True)
+    count("wire_message", True)
 
 
 @FUZZ
@@ -109,10 +90,10 @@ def test_stream_decoder(data):
     try:
         frame = decode_stream_frame(parts)
     except DecodeError:
-        _count("stream_frame", False)
+        count("stream_frame", False)
         return
     assert frame.data.shape == (frame.n_t, frame.n_ch) and frame.data.dtype == np.float32
-    _count("stream_frame", True)
+    count("stream_frame", True)
 
 
 @FUZZ
@@ -122,9 +103,9 @@ def test_serial_decoder(data):
     try:
         frame = p.decode_frame(packet)
     except p.ProtocolError:
-        _count("serial_frame", False)
+        count("serial_frame", False)
         return
     assert frame.type in p.TYPE_NAMES
-    _count("serial_frame", True)
+    count("serial_frame", True)
     reader = p.FrameReader()
     reader.feed(packet + b"\x00" + packet)
