@@ -10,7 +10,8 @@ systemd's watchdog.
 Healthy means: frames arrived within ``stream.timeout_s``, processing is less than ``max_lag_s``
 behind the stream and the chain raised nothing unexpected lately. Only a healthy edge sends PERMIT,
 so a blind or stuck edge lets the relay controller fall to STOP by itself. systemd's watchdog is fed
-from the loop as long as it turns and is less than ``watchdog_lag_s`` behind.
+from the loop, every half ``WatchdogSec`` (at most every second), as long as it turns and is less
+than ``watchdog_lag_s`` behind.
 """
 from __future__ import annotations
 
@@ -107,10 +108,13 @@ class EdgeDaemon:
             sdnotify.status("running")
             log_event(log, "ready", box=self.config.box, replay=bool(self.replay),
                       control=self.config.control_endpoint)
-            next_beat = next_hello = time.monotonic()
+            next_beat = next_hello = next_watchdog = time.monotonic()
             while not self._stop.is_set():
                 self._turn()
                 now = time.monotonic()
+                if now >= next_watchdog:
+                    next_watchdog = now + self._watchdog_period_s()
+                    self._feed_watchdog()
                 if now >= next_beat:
                     next_beat = now + self.config.uplink.heartbeat_s
                     self._heartbeat()
@@ -268,9 +272,17 @@ class EdgeDaemon:
                             "elev_m": c.geometry.elev_m})
 
     def _heartbeat(self) -> None:
-        health = self.health()
-        self.uplink.submit({"type": "heartbeat", "health": health})
-        if health["loop_ok"]:
+        self.uplink.submit({"type": "heartbeat", "health": self.health()})
+
+    def _watchdog_period_s(self) -> float:
+        """Half of systemd's WatchdogSec= (what sd_watchdog_enabled(3) advises), at most 1 s."""
+        interval = sdnotify.watchdog_interval_s()
+        return 1.0 if interval is None else min(1.0, interval / 2)
+
+    def _feed_watchdog(self) -> None:
+        # Only a loop that turns and keeps up with the stream feeds systemd; a stuck or hopelessly
+        # late one is killed and restarted (the relay has fallen to STOP by itself meanwhile).
+        if self.lag.lag_s < self.config.watchdog_lag_s:
             sdnotify.watchdog()
 
     def _flush_chain(self) -> None:
@@ -337,7 +349,8 @@ class EdgeDaemon:
                 "detector": {} if self.chain is None else self.chain.detector.stats(),
                 "relay": None if self.relay is None else self.relay.stats(),
                 "uplink": self.uplink.stats(), "control_rejected": self.control.rejected,
-                "config": str(self.config_path) if self.config_path else None}
+                "config": str(self.config_path) if self.config_path else None,
+                "reloads": self.counts["reloads"], "eew": dataclasses.asdict(self.config.eew)}
 
     def summary(self) -> dict:
         """Counters for the final log line and tests."""
