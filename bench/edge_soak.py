@@ -62,6 +62,7 @@ def soak(minutes: float, *, channels: int | None, fs: float, workdir: Path) -> d
         procs.append(sim)
         start = time.monotonic()
         samples = []
+        cleared_at_alarms = -1
         while sim.popen.poll() is None:
             time.sleep(5)
             try:
@@ -69,6 +70,12 @@ def soak(minutes: float, *, channels: int | None, fs: float, workdir: Path) -> d
             except TimeoutError:
                 continue
             samples.append((time.monotonic() - start, h))
+            # Play the operator: the relay powers up latched in STOP, and an alarm latches it again;
+            # CLEAR once the stream is flowing and again 5-10 s after each alarm, so that every
+            # event shows as a line-clear -> stop transition on the relay.
+            if h["relay"] == "stop" and h["frames"] > 0 and h["alarms"] != cleared_at_alarms:
+                if request(control, "clear", timeout_s=5).get("sent"):
+                    cleared_at_alarms = h["alarms"]
             print(f"  {samples[-1][0]:6.0f} s: frames {h['frames']}, lag {h['lag_s']} s, RSS {h['rss_mb']} MiB, "
                   f"alarms {h['alarms']}", file=sys.stderr, flush=True)
         final = request(control, "status", timeout_s=10)["health"]

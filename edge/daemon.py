@@ -16,6 +16,7 @@ than ``watchdog_lag_s`` behind.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import signal
 import threading
@@ -148,6 +149,11 @@ class EdgeDaemon:
         self.control = ControlServer(cfg.control_endpoint, {"status": self.status, "clear": self._clear},
                                      context=self.context)
         warm_up(cfg)
+        # Everything alive now (modules, compiled kernels, the chain's arrays) lives for the whole
+        # run: freezing it keeps the collector's full passes, which would scan it all, off the
+        # alarm path.
+        gc.collect()
+        gc.freeze()
         if self.replay:
             self.source = ReplayStream(self.replay, frame_s=self.frame_s, speed=self.speed)
         else:
@@ -338,13 +344,8 @@ class EdgeDaemon:
         """Everything ``python -m edge status`` shows."""
         events = []
         if self.chain is not None:
-            for ev in list(self.chain.eew.recent_events)[-10:]:
-                best = ev.best
-                events.append({"event": ev.id, "level": ev.level, "picks": len(ev.picks), "updates": ev.update,
-                               "lat": None if best is None else round(best.lat, 4),
-                               "lon": None if best is None else round(best.lon, 4),
-                               "depth_km": None if best is None else round(best.depth_km, 1),
-                               "mag": None if not np.isfinite(ev.magnitude) else round(ev.magnitude, 2)})
+            eew = self.chain.eew
+            events = list(eew.closed_summaries)[-10:] + ([eew.event.summary()] if eew.event is not None else [])
         return {"box": self.config.box, "health": self.health(), "events": events,
                 "detector": {} if self.chain is None else self.chain.detector.stats(),
                 "relay": None if self.relay is None else self.relay.stats(),

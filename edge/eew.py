@@ -74,6 +74,15 @@ class EewEvent:
     # (seconds since first detection, latest relocation, answer, curvature a) at every relocation
     history: list = field(default_factory=list)
 
+    def summary(self) -> dict:
+        """What a status page shows of the event: small, no picks."""
+        best = self.best
+        return {"event": self.id, "level": self.level, "picks": len(self.picks), "updates": self.update,
+                "lat": None if best is None else round(best.lat, 4),
+                "lon": None if best is None else round(best.lon, 4),
+                "depth_km": None if best is None else round(best.depth_km, 1),
+                "mag": None if not np.isfinite(self.magnitude) else round(float(self.magnitude), 2)}
+
 
 class EewProcessor:
     """Turns the detector's P candidates into ``location`` and ``alarm`` messages.
@@ -91,7 +100,7 @@ class EewProcessor:
 
     def __init__(self, detector: Detector, *, lat: np.ndarray, lon: np.ndarray, elev_m: np.ndarray, locator,
                  magnitude: MagnitudeRelation | None = None, config: EewConfig | None = None,
-                 emit: Callable[[dict], None], box: str = "edge", channel0: int = 0):
+                 emit: Callable[[dict], None], box: str = "edge", channel0: int = 0, keep_events: int = 64):
         self.det = detector
         self.config = config or EewConfig()
         self.locator = locator
@@ -109,7 +118,11 @@ class EewProcessor:
         centre = np.arange(g.n_channels) * g.stack + g.stack // 2
         self.proc_lat, self.proc_lon = self.lat[centre], self.lon[centre]
         self.event: EewEvent | None = None
-        self.recent_events: deque[EewEvent] = deque(maxlen=64)   # for status pages and evaluation
+        # Whole events (picks, relocation history) for evaluation; a daemon keeps 1 so that its memory
+        # does not grow with the number of events (thousands of picks each at 10,000 channels), and
+        # the summaries of the last 64 for its status page.
+        self.recent_events: deque[EewEvent] = deque(maxlen=keep_events)
+        self.closed_summaries: deque[dict] = deque(maxlen=64)
         self.events_closed = 0
         self.location_failures = 0
         self.seq = 0
@@ -121,11 +134,12 @@ class EewProcessor:
         ev = self.event
         if ev is not None and (now - ev.last_pick_data_time > self.config.close_after_s
                                and now - ev.first_detection > self.config.close_after_s):
+            self._close(ev)
             self.event = ev = None
-            self.events_closed += 1
         for p in picks:
             if ev is None or p.trigger_time - ev.first_detection > self.config.event_window_s:
-                self.events_closed += ev is not None
+                if ev is not None:
+                    self._close(ev)
                 ev = self.event = self._new_event(p.trigger_time)
             if p.index not in ev.picks:
                 ev.picks[p.index] = p
@@ -249,6 +263,10 @@ class EewProcessor:
     def _send(self, msg: dict) -> None:
         self.seq += 1
         self.emit({"v": SCHEMA_VERSION, "box": self.box, "seq": self.seq, "sent": wallclock.time(), **msg})
+
+    def _close(self, ev: EewEvent) -> None:
+        self.events_closed += 1
+        self.closed_summaries.append(ev.summary())
 
     def _new_event(self, t: float) -> EewEvent:
         ev = EewEvent(id=self._event_id(t), first_detection=t)

@@ -46,7 +46,7 @@ def build_chain(config: EdgeConfig, geometry: ChannelGeometry, *, fs_hz: float, 
     detector = Detector(config.detector, fs_hz=fs_hz, along_km=along, channel0=ch0)
     eew = EewProcessor(detector, lat=geometry.lat, lon=geometry.lon, elev_m=geometry.elev_m,
                        locator=locator_for(config.model, config.locator), magnitude=MagnitudeRelation.default(),
-                       config=config.eew, emit=emit, box=config.box, channel0=ch0)
+                       config=config.eew, emit=emit, box=config.box, channel0=ch0, keep_events=1)
     if on_picks is not None:
         def on_block(now: float, picks: list[Pick]) -> None:
             eew.on_block(now, picks)          # the alarm path first
