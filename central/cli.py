@@ -1,4 +1,4 @@
-"""Command line of the central node: ``python -m central collect``."""
+"""Command line of the central node: ``python -m central run|events|export|collect``."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+from datetime import UTC
 
 import numpy as np
 
@@ -52,12 +53,107 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """The central node: collector, store, status page."""
+    from central.config import load_central_config
+    from central.node import CentralNode
+    from edge.config import load_or_exit
+    config = load_or_exit(load_central_config, args.config)
+    if args.log_level is None:
+        configure_logging(config.log_level)
+    return CentralNode(config).run()
+
+
+def _parse_time(text: str) -> float:
+    """POSIX seconds, or ISO-8601 (UTC unless it says otherwise), or a duration back from now: 2h, 3d."""
+    import time
+    from datetime import datetime
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return time.time() - float(text[:-1]) * units[text[-1]]
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (POSIX s, ISO-8601 or e.g. 2h, 7d)") from None
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+
+def _open_store(args):
+    from central.config import load_central_config
+    from central.store import EventStore
+    db = args.db or load_central_config(args.config).db
+    return EventStore(db, readonly=True)
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """List stored events, newest first."""
+    from central.exports import iso
+    store = _open_store(args)
+    try:
+        events = store.events(since=args.since, until=args.until, limit=args.limit)
+    finally:
+        store.close()
+    for e in events:
+        if args.json:
+            print(json.dumps(e, default=str))
+        else:
+            mag = "M?" if e["mag"] is None else f"M{e['mag']:.1f}"
+            err = "" if e["err_h_km"] is None else f" +-{e['err_h_km']:.1f} km"
+            print(f"{e['id']:>6}  {iso(e['origin_time'])}  {e['lat']:8.4f} {e['lon']:9.4f} {e['depth_km']:5.1f} km"
+                  f"{err}  {mag}  {e['level']:<8}  {' '.join(e['boxes'])}")
+    if not args.json:
+        print(f"{len(events)} event(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export stored events as QuakeML, CSV or GeoJSON."""
+    from central.exports import FORMATS
+    store = _open_store(args)
+    try:
+        events = [store.event(e["id"]) for e in store.events(since=args.since, until=args.until, limit=args.limit)]
+    finally:
+        store.close()
+    text = FORMATS[args.format](events)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m central", description="das-eew central node")
-    p.add_argument("--log-level", default="warning", help="log level of the JSON logs on stderr")
+    p.add_argument("--log-level", default=None, help="log level of the JSON logs on stderr (default: the "
+                                                     "config's for run, warning otherwise)")
     sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="the central node: collect, store, serve the status page",
+                       description="Collects the boxes' messages (ZeroMQ ROUTER), stores them in SQLite, acknowledges "
+                                   "them once stored, tracks box health and serves the status page. Exit 78 on a "
+                                   "bad config.")
+    r.add_argument("--config", help="central.toml (default: built-in defaults)")
+    r.set_defaults(func=cmd_run)
+    for name, func, helptext in (("events", cmd_events, "list stored events, newest first"),
+                                 ("export", cmd_export, "export stored events as QuakeML, CSV or GeoJSON")):
+        q = sub.add_parser(name, help=helptext, description=helptext)
+        q.add_argument("--config", help="central.toml, for its db path")
+        q.add_argument("--db", help="the store file (overrides the config's)")
+        q.add_argument("--since", type=_parse_time, help="origin time from (POSIX s, ISO-8601, or 2h / 7d ago)")
+        q.add_argument("--until", type=_parse_time, help="origin time up to")
+        q.add_argument("--limit", type=int, default=1000, help="at most this many events (default 1000)")
+        if name == "events":
+            q.add_argument("--json", action="store_true", help="one JSON object a line")
+        else:
+            q.add_argument("--format", choices=("quakeml", "csv", "geojson"), default="quakeml")
+            q.add_argument("--out", help="write here (default: stdout)")
+        q.set_defaults(func=func)
     c = sub.add_parser("collect", help="receive and acknowledge the boxes' messages; print them as JSON lines",
-                       description="The collector alone (no store, fusion or downlink yet): binds a ZeroMQ ROUTER, "
+                       description="The collector alone (no store; `central run` is the node): binds a ZeroMQ ROUTER, "
                                    "checks, de-duplicates and acknowledges every box message and prints the new "
                                    "ones, one JSON object a line.")
     c.add_argument("--endpoint", default="tcp://127.0.0.1:5560", help="ROUTER bind address")
@@ -69,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level or "warning")
     try:
         return args.func(args)
     except BrokenPipeError:

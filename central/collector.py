@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict, deque
-from typing import Callable
+from collections.abc import Callable
 
 import zmq
 
@@ -33,6 +33,9 @@ class SeenSeqs:
         self._set: set[int] = set()
         self.capacity = capacity
 
+    def __contains__(self, seq: int) -> bool:
+        return seq in self._set
+
     def add(self, seq: int) -> bool:
         """Record ``seq``; False when it was seen already."""
         if seq in self._set:
@@ -51,10 +54,14 @@ class Collector:
     ----------
     endpoint : the ROUTER bind address boxes connect their uplink to.
     on_message : called with every new, valid message (a dict of :func:`edge.wire.decode_message`).
+    before_ack : called once a batch of messages is handled and before its acks go out (central
+        commits its store there, so that an ack always means "stored durably").
     """
 
-    def __init__(self, endpoint: str, on_message: Callable[[dict], None], *, context: zmq.Context | None = None):
+    def __init__(self, endpoint: str, on_message: Callable[[dict], None], *, context: zmq.Context | None = None,
+                 before_ack: Callable[[], None] | None = None):
         self.on_message = on_message
+        self.before_ack = before_ack
         self.socket = (context or zmq.Context.instance()).socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
@@ -64,6 +71,7 @@ class Collector:
         self.last_heard: OrderedDict[str, float] = OrderedDict()
         self.counts = {"accepted": 0, "duplicates": 0, "acks_sent": 0, "rejected": {}, "by_type": {}}
         self._ack_seq = 0
+        self.batch_max = 10_000
 
     def poll(self, timeout_s: float) -> int:
         """Handle every message waiting (waiting up to ``timeout_s`` for the first); return how many."""
@@ -71,13 +79,15 @@ class Collector:
             return 0
         acks: dict[bytes, list[int]] = {}
         n = 0
-        while n < 10_000:
+        while n < self.batch_max:
             try:
                 frames = self.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
             n += 1
             self._handle(frames, acks)
+        if self.before_ack is not None:
+            self.before_ack()
         for identity, seqs in acks.items():
             self._send_ack(identity, seqs)
         return n
@@ -101,16 +111,22 @@ class Collector:
             return
         self.last_heard[box] = time.time()
         self.last_heard.move_to_end(box)
-        new = self.seen.setdefault(box, SeenSeqs()).add(msg["seq"])
+        seen = self.seen.setdefault(box, SeenSeqs())
+        if msg["seq"] in seen:
+            self.counts["duplicates"] += 1
+        else:
+            try:
+                self.on_message(msg)
+            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the intake
+                # Not acked and not marked seen: a journaled message comes again and is retried.
+                self._reject("handler", f"{type(exc).__name__}: {exc} (box {box}, seq {msg['seq']}, {msg['type']})")
+                return
+            seen.add(msg["seq"])
+            self.counts["accepted"] += 1
+            by_type = self.counts["by_type"]
+            by_type[msg["type"]] = by_type.get(msg["type"], 0) + 1
         if msg["type"] in ACKED_TYPES:
             acks.setdefault(identity, []).append(msg["seq"])
-        if not new:
-            self.counts["duplicates"] += 1
-            return
-        self.counts["accepted"] += 1
-        by_type = self.counts["by_type"]
-        by_type[msg["type"]] = by_type.get(msg["type"], 0) + 1
-        self.on_message(msg)
 
     def _send_ack(self, identity: bytes, seqs: list[int]) -> None:
         self._ack_seq += 1

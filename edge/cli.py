@@ -134,20 +134,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-EX_CONFIG = 78   # sysexits.h; das-edge.service does not restart on it (RestartPreventExitStatus=)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """The daemon."""
-    from edge.config import load_config
+    from edge.config import load_config, load_or_exit
     from edge.daemon import EdgeDaemon
-    from edge.exceptions import ConfigError
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        # A bad edge.toml will not get better by restarting five times: say so and stop.
-        print(f"error: {exc}", file=sys.stderr)
-        return EX_CONFIG
+    config = load_or_exit(load_config, args.config)
     if args.log_level is None:
         configure_logging(config.log_level)
     daemon = EdgeDaemon(config, config_path=args.config, replay=args.replay, speed=args.speed,

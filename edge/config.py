@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -177,16 +178,31 @@ class EdgeConfig:
 
 def load_config(path: str | Path | None) -> EdgeConfig:
     """Read ``edge.toml`` (None gives the defaults)."""
-    if path is None:
-        return EdgeConfig()
+    return EdgeConfig() if path is None else EdgeConfig.from_dict(read_toml(path))
+
+
+EX_CONFIG = 78   # sysexits.h: the daemons' exit status for a bad config; their units do not restart on it
+
+
+def load_or_exit(load, path):
+    """For a daemon's start: ``load(path)``, or the ConfigError on stderr and exit 78 (EX_CONFIG).
+    A bad config does not get better by restarting five times: say which key and stop."""
+    try:
+        return load(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(EX_CONFIG) from None
+
+
+def read_toml(path: str | Path) -> dict:
+    """Parse a TOML file; an unreadable or malformed one is a ConfigError naming the file."""
     try:
         with open(path, "rb") as fh:
-            table = tomllib.load(fh)
+            return tomllib.load(fh)
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
-    return EdgeConfig.from_dict(table)
 
 
 def from_table(cls, table, where: str):

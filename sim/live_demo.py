@@ -2,7 +2,7 @@
 
 Real processes, as in a box: the interrogator emulator streams a kyushu-2022 event over ZeroMQ, the
 edge daemon (``python -m edge run``) detects, locates and decides, drives the relay-controller
-firmware (CPython build) over a pseudo-terminal, and reports to a collector standing in for central.
+firmware (CPython build) over a pseudo-terminal, and reports to ``central run`` (SQLite store, status page).
 Prints what each part did, in order, with wall-clock seconds since the start.
 """
 from __future__ import annotations
@@ -61,11 +61,15 @@ def run(out: Path, *, speed: float = 2.0, seed: int = 0) -> int:
         procs.append(relay)
         pty = relay.wait_line(lambda d: "pty" in d, 20)["pty"]
         say(f"relay controller (firmware_py on CPython) on {pty}: output STOP until an operator CLEAR")
-        received = out / "central.jsonl"
-        received.unlink(missing_ok=True)
-        procs.append(Proc([py, "-m", "central", "collect", "--endpoint", central_ep, "--out", str(received)],
-                          out / "central"))
-        say(f"collector standing in for central on {central_ep}")
+        db = out / "central.sqlite"
+        for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            f.unlink(missing_ok=True)
+        (out / "central.toml").write_text(f'db = "{db}"\n[collector]\nendpoint = "{central_ep}"\n'
+                                          f'[status]\nport = 0\n')
+        central = Proc([py, "-m", "central", "run", "--config", str(out / "central.toml")], out / "central")
+        procs.append(central)
+        url = central.wait_line(lambda d: d.get("event") == "ready", 60, stream="stderr")["status"]
+        say(f"central on {central_ep}, store {db}, status page {url}")
         config = _edge_toml(out, stream=stream_ep, pty=pty, central=central_ep)
         edge = Proc([py, "-m", "edge", "run", "--config", str(config)], out / "edge")
         procs.append(edge)
@@ -108,13 +112,16 @@ def run(out: Path, *, speed: float = 2.0, seed: int = 0) -> int:
     finally:
         for p in reversed(procs):
             p.stop()
-    got = [json.loads(line) for line in received.read_text().splitlines()] if received.exists() else []
-    kinds: dict[str, int] = {}
-    for m in got:
-        kinds[m["type"]] = kinds.get(m["type"], 0) + 1
-    say(f"central received {kinds}")
+    # central through its own command line: sim does not import central (DESIGN.md's arrows)
+    listing = subprocess.run([py, "-m", "central", "events", "--db", str(db)], capture_output=True, text=True)
+    for line in listing.stdout.splitlines():
+        say(f"central event {line.strip()}")
+    events = [json.loads(x) for x in subprocess.run([py, "-m", "central", "events", "--db", str(db), "--json"],
+                                                    capture_output=True, text=True).stdout.splitlines()]
     transitions = [f"{d['relay']} ({d.get('reason')})" for d in relay.lines() if "relay" in d]
     say(f"relay output transitions: {' -> '.join(transitions)}")
-    stopped = any(m["type"] == "alarm" and m["level"] == "stop" for m in got)
-    say("result: " + ("the event stopped the trains and central heard it" if stopped else "NO STOP reached central"))
+    say(f"the store stays: `python -m central events --db {db}`; status page: `python -m central run --config "
+        f"{out / 'central.toml'}` (the URL is in its ready line)")
+    stopped = any(e["level"] == "stop" for e in events)
+    say("result: " + ("the event stopped the trains and central stored it" if stopped else "NO STOP reached central"))
     return 0 if stopped else 1

@@ -1,22 +1,26 @@
 """End to end with real processes on loopback: sim emulator -> ``edge run`` -> pseudo-terminal ->
-relay-controller firmware on CPython, and a collector standing in for central.
+relay-controller firmware on CPython, and ``central run`` with its SQLite store.
 
 One event (kyushu-2022 #13, M4.0 at 10 km depth, 0.9 km off the fiber) must produce locations
-and a STOP on the relay; the collector is killed and restarted during the event and still receives
-every location and alarm; after an operator CLEAR, killing the edge drops the relay to STOP within
-the controller's PERMIT timeout.
+and a STOP on the relay; central is killed (SIGKILL) and restarted during the event and still stores
+every location and alarm, each once; after an operator CLEAR, killing the edge drops the relay to STOP
+within the controller's PERMIT timeout. Central's status page, ``central events`` and a QuakeML export
+read back by ObsPy show the event.
 """
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from central.store import EventStore
 from sim.processes import Proc, free_tcp_port
 
 pytestmark = pytest.mark.slow
@@ -49,12 +53,6 @@ resend_s = 0.5
     return path
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def test_sim_edge_relay_central(tmp_path):
     py = sys.executable
     stream_ep = f"tcp://127.0.0.1:{free_tcp_port()}"
@@ -68,8 +66,10 @@ def test_sim_edge_relay_central(tmp_path):
                      tmp_path / "relay")
         procs.append(relay)
         pty = relay.wait_line(lambda d: "pty" in d, 20)["pty"]
-        received = tmp_path / "central.jsonl"
-        central_cmd = [py, "-m", "central", "collect", "--endpoint", central_ep, "--out", str(received)]
+        db = tmp_path / "central.sqlite"
+        (tmp_path / "central.toml").write_text(f'db = "{db}"\n[collector]\nendpoint = "{central_ep}"\n'
+                                               f'[status]\nport = 0\n')
+        central_cmd = [py, "-m", "central", "run", "--config", str(tmp_path / "central.toml")]
         central = Proc(central_cmd, tmp_path / "central")
         procs.append(central)
         config = edge_toml(tmp_path, stream=stream_ep, pty=pty, central=central_ep)
@@ -122,18 +122,30 @@ def test_sim_edge_relay_central(tmp_path):
         relay.wait_line(lambda d: d.get("relay") == "stop", 5, start=n_before)
         took = time.monotonic() - killed_at
         assert took < PERMIT_TIMEOUT_MS / 1000 + 0.5, took
-        time.sleep(1.5)   # the restarted collector gets what the edge resent
+        time.sleep(1.5)   # the restarted central gets what the edge resent
+        url = central.wait_line(lambda d: d.get("event") == "ready", 30, stream="stderr")["status"]
+        with urllib.request.urlopen(url, timeout=10) as r:
+            page = r.read().decode()
+        assert "kyushu-e2e" in page and 'class="event"' in page
     finally:
         for p in reversed(procs):
             p.stop()
     logged = edge.lines("stderr")
-    got = read_jsonl(received)
-    locations = [m for m in got if m["type"] == "location"]
-    alarms = [m for m in got if m["type"] == "alarm"]
-    assert locations and any(a["level"] == "stop" for a in alarms)
-    # nothing the edge said was lost while central was down (duplicates across the restart are fine)
+    store = EventStore(db, readonly=True)
+    locations = store.db.execute("SELECT edge_event, update_no FROM origins WHERE method='edge'").fetchall()
+    alarms = store.db.execute("SELECT edge_event, level FROM alarms").fetchall()
+    store.close()
+    assert locations and any(a[1] == "stop" for a in alarms)
+    # nothing the edge said was lost while central was down, and nothing was stored twice
     said = ({("location", d["event_id"], d["update"]) for d in logged if d.get("event") == "location"}
             | {("alarm", d["event_id"], d["alarm_level"]) for d in logged if d.get("event") == "alarm"})
-    heard = ({("location", m["event"], m["update"]) for m in locations}
-             | {("alarm", m["event"], m["level"]) for m in alarms})
-    assert said and said == heard
+    stored = [("location", *row) for row in locations] + [("alarm", *row) for row in alarms]
+    assert said and set(stored) == said and len(stored) == len(said)
+    events = subprocess.run([py, "-m", "central", "events", "--db", str(db), "--json"], capture_output=True,
+                            text=True, check=True).stdout.splitlines()
+    assert len(events) >= 1 and json.loads(events[0])["level"] == "stop"
+    qml = subprocess.run([py, "-m", "central", "export", "--db", str(db), "--format", "quakeml"], capture_output=True,
+                         text=True, check=True).stdout
+    obspy = pytest.importorskip("obspy")
+    cat = obspy.read_events(io.BytesIO(qml.encode()), format="QUAKEML")
+    assert len(cat) == len(events) and cat[0].preferred_origin() is not None

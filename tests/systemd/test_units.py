@@ -277,3 +277,13 @@ class TestDirectives:
         assert child.returncode == 0, child.stderr
         args = json.loads(child.stdout)
         assert args[:2] == ["forecast", "--year"] and int(args[2]) in years and len(args) == 3
+
+
+def test_example_configs_load():
+    """The example configs the README installs stay valid for the code that reads them."""
+    from central.config import load_central_config
+    from edge.config import load_config
+    edge = load_config(UNIT_DIR / "edge.example.toml")
+    assert edge.box == "kyushu-07" and edge.relay.port == "/dev/ttyUSB0" and edge.eew.relocate_every == 20
+    central = load_central_config(UNIT_DIR / "central.example.toml")
+    assert central.collector.endpoint == "tcp://*:5560" and central.association.distance_km == 40.0
