@@ -9,6 +9,8 @@ Example
     db = "/var/lib/das-central/events.sqlite"
     [collector]
     endpoint = "tcp://*:5560"
+    [downlink]
+    endpoint = "tcp://*:5561"
     [status]
     port = 8080
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from central.downlink import DownlinkSettings
 from central.fusion import FusionSettings
 from central.store import AssociationConfig
 from edge.config import from_table, read_toml
@@ -61,6 +64,7 @@ class CentralConfig:
     db: str = "central.sqlite"              # the event store (SQLite, WAL)
     log_level: str = "info"
     collector: CollectorSettings = field(default_factory=CollectorSettings)
+    downlink: DownlinkSettings = field(default_factory=DownlinkSettings)
     status: StatusSettings = field(default_factory=StatusSettings)
     box_health: BoxHealthSettings = field(default_factory=BoxHealthSettings)
     association: AssociationConfig = field(default_factory=AssociationConfig)

@@ -49,10 +49,11 @@ class CentralNode:
         self.collector: Collector | None = None
         self.status_server = None
         self.box_states: dict[str, str] = {}
-        self.counts = {"stored": {}, "fused": 0, "fusion_errors": 0}
+        self.counts = {"stored": {}, "fused": 0, "fusion_errors": 0, "alerts": 0}
         self._dirty: set[int] = set()                 # events with new picks or locations since their fusion
         self._fused_at: dict[int, float] = {}
         self._locator = None
+        self.publisher = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -69,6 +70,9 @@ class CentralNode:
         self.store = EventStore(cfg.db, association=cfg.association)
         self.collector = Collector(cfg.collector.endpoint, self.on_message, context=self.context,
                                    before_ack=self.store.commit)
+        if cfg.downlink.endpoint:
+            from central.downlink import AlertPublisher
+            self.publisher = AlertPublisher(cfg.downlink.endpoint, context=self.context)
         try:
             from central.status import StatusServer
             self.status_server = StatusServer(cfg, host=cfg.status.host, port=cfg.status.port)
@@ -95,6 +99,8 @@ class CentralNode:
             if self.status_server is not None:
                 self.status_server.stop()
             self.collector.close()
+            if self.publisher is not None:
+                self.publisher.close()
             self.store.close()
         log_event(log, "stopped", **self.summary())
         return 0
@@ -143,9 +149,22 @@ class CentralNode:
                 log_event(log, "fused", event_id=event_id, boxes=origin["n_boxes"], n_picks=origin["n_picks"],
                           lat=round(origin["lat"], 4), lon=round(origin["lon"], 4),
                           depth_km=round(origin["depth_km"], 1), err_h_km=round(origin["err_h_km"], 2))
+                if self.publisher is not None:
+                    self._alert(event_id, origin)
         if len(self._fused_at) > 10_000:      # forget events not touched for long
             for event_id, t in sorted(self._fused_at.items(), key=lambda kv: kv[1])[:5_000]:
                 del self._fused_at[event_id]
+
+    def _alert(self, event_id: int, origin: dict) -> None:
+        """Tell every box what the fused event means for its segment (when it means anything)."""
+        from central.downlink import segment_levels
+        mag = self.store.db.execute("SELECT mag FROM events WHERE id=?", (event_id,)).fetchone()[0]
+        levels = segment_levels(self.store, origin, mag, n_boxes=origin["n_boxes"], settings=self.config.downlink)
+        if any(x["level"] != "none" for x in levels):
+            self.publisher.publish(event_id, origin, mag, levels)
+            self.counts["alerts"] += 1
+            log_event(log, "alert_published", level=logging.WARNING, event_id=event_id,
+                      levels={x["box"]: x["level"] for x in levels})
 
     def _check_boxes(self) -> None:
         now = time.time()

@@ -106,9 +106,14 @@ class UplinkSettings:
         are dropped and counted (location and alarm messages are never dropped).
     journal_max_mb : unacknowledged location and alarm messages kept on disk, MiB.
     fsync : journal appends are durable on return (off only for tests on slow disks).
+    alerts : central's alert PUB address ("" = no downlink). An alert naming this box raises its
+        level (never lowers it), through the same relay path as the box's own alarms.
+    alert_max_age_s : alerts older than this (wall time since central sent them), s, are ignored.
     """
 
     endpoint: str = ""
+    alerts: str = ""
+    alert_max_age_s: float = 10.0
     heartbeat_s: float = 1.0
     hello_s: float = 30.0
     resend_s: float = 2.0
@@ -119,7 +124,7 @@ class UplinkSettings:
 
     def __post_init__(self) -> None:
         if not (self.heartbeat_s > 0 and self.hello_s > 0 and self.resend_s > 0 and self.queue_max >= 1
-                and self.journal_max_mb > 0 and self.sndhwm >= 1):
+                and self.journal_max_mb > 0 and self.sndhwm >= 1 and self.alert_max_age_s > 0):
             raise ConfigError(f"invalid [uplink] settings: {self!r}")
 
 

@@ -31,6 +31,7 @@ from edge import sdnotify
 from edge.channels import ChannelGeometry, read_geometry
 from edge.config import EdgeConfig, load_config
 from edge.control import ControlServer
+from edge.downlink import AlertListener
 from edge.exceptions import ConfigError, DasEewError, DecodeError
 from edge.logs import log_event
 from edge.pipeline import Chain, LagMeter, LatencyStats, build_chain, warm_up
@@ -79,6 +80,7 @@ class EdgeDaemon:
         self.chain: Chain | None = None
         self.relay = None
         self.uplink: Uplink | None = None
+        self.downlink: AlertListener | None = None
         self.control: ControlServer | None = None
         self.source = None
         self.sequencer: StreamSequencer | None = None
@@ -138,6 +140,9 @@ class EdgeDaemon:
         state = cfg.state_path
         state.mkdir(parents=True, exist_ok=True)
         self.uplink = Uplink(cfg.uplink, box=cfg.box, state_dir=state, context=self.context)
+        if cfg.uplink.alerts:
+            self.downlink = AlertListener(cfg.uplink.alerts, box=cfg.box, context=self.context,
+                                          max_age_s=cfg.uplink.alert_max_age_s)
         self.uplink.start()
         if cfg.relay.port:
             from edge.relay_link import RelayLink
@@ -167,7 +172,7 @@ class EdgeDaemon:
     def _teardown(self) -> None:
         if self.chain is not None and self.replay:
             self._flush_chain()
-        for part in (self.source, self.control):
+        for part in (self.source, self.control, self.downlink):
             if part is not None:
                 part.close()
         if self.relay is not None:
@@ -187,7 +192,18 @@ class EdgeDaemon:
                 self.relay.poll(self.healthy())
         if self.relay is not None and not items:
             self.relay.poll(self.healthy())
+        if self.downlink is not None:
+            for alert in self.downlink.poll():
+                self._on_alert(alert)
         self.control.serve_pending()
+
+    def _on_alert(self, alert: dict) -> None:
+        """Central's alert for this box: raise the level through the EEW processor, so the relay
+        hears it first and central gets the box's own alarm message for it."""
+        if self.chain is None:
+            return
+        self._t_recv = time.perf_counter()
+        self.chain.eew.external_alarm(alert["event"], alert["level"], alert["reason"])
 
     def _on_stream_message(self, parts: list[bytes], t_recv: float) -> None:
         try:
@@ -201,6 +217,10 @@ class EdgeDaemon:
             return
         if verdict == "gap":
             self.counts["gaps"] += 1
+            # After a gap or an interrogator restart the data clock may have jumped (a replayed or
+            # sped-up stream, a GPS re-lock): measure lag from a fresh baseline, or a backward jump
+            # would read as minutes of lag and hold the edge unhealthy (no PERMIT) for the window.
+            self.lag = LagMeter()
         self._process(frame, t_recv)
 
     def _on_replay_frame(self, item) -> None:
@@ -351,7 +371,8 @@ class EdgeDaemon:
                 "relay": None if self.relay is None else self.relay.stats(),
                 "uplink": self.uplink.stats(), "control_rejected": self.control.rejected,
                 "config": str(self.config_path) if self.config_path else None,
-                "reloads": self.counts["reloads"], "eew": dataclasses.asdict(self.config.eew)}
+                "reloads": self.counts["reloads"], "eew": dataclasses.asdict(self.config.eew),
+                "alerts": None if self.downlink is None else self.downlink.counts}
 
     def summary(self) -> dict:
         """Counters for the final log line and tests."""

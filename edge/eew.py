@@ -123,6 +123,8 @@ class EewProcessor:
         # the summaries of the last 64 for its status page.
         self.recent_events: deque[EewEvent] = deque(maxlen=keep_events)
         self.closed_summaries: deque[dict] = deque(maxlen=64)
+        self._external: dict[str, EewEvent] = {}              # central's alerts, by their event
+        self.last_block_time = 0.0                            # data time at the end of the newest block
         self.events_closed = 0
         self.location_failures = 0
         self.seq = 0
@@ -131,6 +133,7 @@ class EewProcessor:
     # --- the block step -------------------------------------------------------------------------
     def on_block(self, now: float, picks: list[Pick]) -> None:
         """Everything decided at the end of one block of data (data time ``now``)."""
+        self.last_block_time = now
         ev = self.event
         if ev is not None and (now - ev.last_pick_data_time > self.config.close_after_s
                                and now - ev.first_detection > self.config.close_after_s):
@@ -263,6 +266,17 @@ class EewProcessor:
     def _send(self, msg: dict) -> None:
         self.seq += 1
         self.emit({"v": SCHEMA_VERSION, "box": self.box, "seq": self.seq, "sent": wallclock.time(), **msg})
+
+    def external_alarm(self, event: str, level: str, reason: str) -> None:
+        """Raise ``level`` for an event someone else located (central's fused alert): an alarm
+        message under the event id ``central-<event>``, never lowering what was raised before."""
+        key = f"central-{event}"
+        ev = self._external.get(key)
+        if ev is None:
+            ev = self._external[key] = EewEvent(id=key, first_detection=self.last_block_time)
+            while len(self._external) > 100:
+                self._external.pop(next(iter(self._external)))
+        self._raise(ev, level, reason, self.last_block_time)
 
     def _close(self, ev: EewEvent) -> None:
         self.events_closed += 1

@@ -4,6 +4,7 @@ the JSON API, the status page and the exports served."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import threading
 import time
 import urllib.request
@@ -61,8 +62,8 @@ def node(tmp_path):
                         box_health=BoxHealthSettings(late_after_s=0.5, offline_after_s=1.5))
     nodes = []
 
-    def start() -> CentralNode:
-        n = CentralNode(cfg)
+    def start(**overrides) -> CentralNode:
+        n = CentralNode(replace(cfg, **overrides))
         t = threading.Thread(target=n.run, daemon=True)
         t.start()
         end = time.monotonic() + 10
@@ -198,8 +199,15 @@ def test_node_fuses_two_boxes(node):
 
     from .test_fusion import N_CH, line, store_box_event
 
+    from central.downlink import DownlinkSettings
     cfg, start = node
-    n = start()
+    downlink = f"tcp://127.0.0.1:{free_port()}"
+    n = start(downlink=DownlinkSettings(endpoint=downlink))
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.connect(downlink)
+    time.sleep(0.3)                             # the subscription reaches the publisher
     lat, lon = line()
     src = tuple(float(x) for x in destination(float(lat[N_CH]), float(lon[N_CH]), 120.0, 12.0))
     times = Locator().synthetic_times(lat, lon, 0.0, source=(*src, 10.0), origin_time=T0)
@@ -211,7 +219,8 @@ def test_node_fuses_two_boxes(node):
             seen = np.flatnonzero(times[sl] <= times[sl].min() + 1.5)
             sock.send(message("hello", box, 1, software="t", segment=[b * N_CH, (b + 1) * N_CH - 1], fs=100.0,
                               lat=lat[sl], lon=lon[sl], elev_m=np.zeros(N_CH)))
-            sock.send(encode_message(location(box, 2, f"{box}-0", lat=src[0] + 0.1 * (b + 1), lon=src[1], err=10.0)))
+            sock.send(encode_message(location(box, 2, f"{box}-0", lat=src[0] + 0.1 * (b + 1), lon=src[1], err=10.0,
+                                              mag=5.0)))
             picks = store_box_event(scratch, box, b * N_CH, lat[sl], lon[sl], seen, times[sl][seen], 0)
             sock.send(encode_message({**picks, "seq": 3}))
             assert sock.acked() == {2}
@@ -225,6 +234,14 @@ def test_node_fuses_two_boxes(node):
     (ev,) = json.loads(get(n.status_url + "api/events")[2])
     assert ev["boxes"] == ["box-a", "box-b"]
     assert float(epicentral_km(ev["lat"], ev["lon"], *src)) < 2.0
+    # the downlink: an alert with the fused event and a level for every box (M5 ~12 km away: stop)
+    assert sub.poll(5000)
+    from edge.wire import decode_message
+    alert = decode_message(sub.recv())
+    sub.close()
+    assert alert["type"] == "alert" and alert["event"] == str(ev["id"])
+    assert float(epicentral_km(alert["lat"], alert["lon"], *src)) < 2.0
+    assert {x["box"]: x["level"] for x in alert["levels"]} == {"box-a": "stop", "box-b": "stop"}
 
 
 def test_bad_config_exits_with_ex_config(tmp_path):
