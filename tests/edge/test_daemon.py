@@ -204,3 +204,37 @@ def test_journal_survives_central_outage_and_restart(event, tmp_path):
     newer = [m["seq"] for m in central.messages if m["type"] == "heartbeat"]
     assert newer and min(newer) > max(m["seq"] for m in got)
     assert second.uplink.stats()["journal_depth"] == 0
+
+
+def test_stream_restart_with_an_earlier_clock_is_not_lag(event, tmp_path):
+    """An interrogator restarting (seq from 0) with its data clock a minute earlier than before is a
+    gap, not a minute of processing lag: the edge stays healthy and keeps sending PERMIT."""
+    rec, _, geometry, _ = event
+    pub = zmq.Context.instance().socket(zmq.PUB)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    cfg = config_for(tmp_path, stream=StreamSettings(endpoint=f"tcp://127.0.0.1:{port}", geometry=str(geometry),
+                                                     fs_hz=rec.fs, timeout_s=2.0))
+    daemon = EdgeDaemon(cfg)
+    thread = start(daemon)
+    n = int(rec.fs / 10)
+    block = rec.data[:n]
+
+    def send(k, t0):
+        pub.send_multipart(encode_frame(block, seq=k, t0=t0, fs=rec.fs, ch0=0))
+        time.sleep(0.1)
+
+    try:
+        assert wait_for(lambda: daemon.uplink is not None)
+        ahead = time.time() + 60.0                           # a replayed stream running ahead of wall time
+        assert wait_for(lambda: send(0, ahead) or daemon.counts["frames"] > 0, 10)
+        for k in range(1, 30):
+            send(k, ahead + k * 0.1)
+        now = time.time()
+        for k in range(30):                                 # the interrogator restarts on wall time
+            send(k, now + k * 0.1)
+        assert daemon.counts["gaps"] >= 1
+        assert daemon.lag.lag_s < cfg.max_lag_s and daemon.healthy()
+    finally:
+        daemon.request_stop()
+        thread.join(20)
+        pub.close(0)
