@@ -74,8 +74,9 @@ def stream_scene_for(args: argparse.Namespace):
     from sim.scene import Scene
     if args.scenario not in ("kyushu-2022", "random", "noise"):
         raise ConfigError(f"unknown scenario {args.scenario!r}; choose kyushu-2022, random or noise")
-    layout = kyushu_reach(spacing_m=args.spacing_m, gauge_m=args.gauge_m,
-                          last_channel=None if args.channels is None else args.channels - 1)
+    first = getattr(args, "first_channel", 0)
+    layout = kyushu_reach(spacing_m=args.spacing_m, gauge_m=args.gauge_m, first_channel=first,
+                          last_channel=None if args.channels is None else first + args.channels - 1)
     rng = np.random.default_rng([args.seed, 55])
     t0 = float(np.floor(time.time())) if args.t0 is None else args.t0
     sources = []
@@ -245,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=1.0, help="pacing, x real time (0: as fast as possible)")
     _add_grid_args(p, fs=1000.0, spacing=10.0)
     p.add_argument("--channels", type=int, help="number of channels (default: the whole ~95 km reach)")
+    p.add_argument("--first-channel", type=int, default=0,
+                   help="stream the reach from this channel on (one interrogator per segment of a line: "
+                        "frames carry it as ch0, the edge's [stream] ch0)")
     p.add_argument("--frame-s", type=float, default=0.1, help="frame length, s (default 0.1)")
     p.add_argument("--dtype", default="<f4", choices=["<f4", "<i2"], help="payload sample type")
     p.add_argument("--gap-probability", type=float, default=1e-4, help="chance a frame is lost (GPS gap)")

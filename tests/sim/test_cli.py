@@ -98,3 +98,22 @@ def test_stream_command_publishes(tmp_path):
         sub.close()
         ctx.term()
     assert proc.returncode == 0
+
+
+def test_segments_of_the_reach_tile_its_geometry(tmp_path):
+    """``--first-channel`` / ``--channels`` cut the reach into segments (one interrogator and one
+    edge each): their geometries are consecutive slices of the whole one."""
+    from edge.channels import read_geometry
+
+    def geometry(name, *extra):
+        out = tmp_path / f"{name}.csv"
+        subprocess.run([sys.executable, "-m", "sim", "stream", "--scenario", "noise", "--fs", "100",
+                        "--spacing-m", "100", "--geometry-out", str(out), "--geometry-only", *extra], check=True)
+        return read_geometry(out)
+
+    whole = geometry("whole")
+    a = geometry("a", "--channels", "300")
+    b = geometry("b", "--first-channel", "300", "--channels", "300")
+    assert a.n_channels == b.n_channels == 300
+    np.testing.assert_array_equal(np.concatenate([a.lat, b.lat]), whole.lat[:600])
+    np.testing.assert_array_equal(np.concatenate([a.lon, b.lon]), whole.lon[:600])
