@@ -191,8 +191,8 @@ class EventStore:
             self.db.execute("UPDATE boxes SET segment_first=?, segment_last=?, fs=?, software=?, lat_first=?, "
                             "lon_first=?, lat_last=?, lon_last=? WHERE box=?",
                             (msg["segment"][0], msg["segment"][1], msg["fs"], msg["software"],
-                             _f(lat[0]) if lat.size else None, _f(lon[0]) if lon.size else None,
-                             _f(lat[-1]) if lat.size else None, _f(lon[-1]) if lon.size else None, msg["box"]))
+                             float(lat[0]) if lat.size else None, float(lon[0]) if lon.size else None,
+                             float(lat[-1]) if lat.size else None, float(lon[-1]) if lon.size else None, msg["box"]))
             self.db.execute("INSERT OR REPLACE INTO box_channels VALUES (?, ?, ?, ?, ?)",
                             (msg["box"], msg["segment"][0], lat.astype("<f8").tobytes(), lon.astype("<f8").tobytes(),
                              np.asarray(msg["elev_m"]).astype("<f8").tobytes()))
@@ -409,10 +409,6 @@ class EventStore:
 def _spread(origin: sqlite3.Row) -> float:
     e = origin["err_h_km"]
     return np.inf if e is None else float(e)
-
-
-def _f(x) -> float:
-    return float(x)
 
 
 def _json_default(obj):
