@@ -18,7 +18,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m sim demo --out $(DEMO_DIR)
-	$(PY) -m sim live-demo --out $(DEMO_DIR)/live
+	$(PY) -m sim line-demo --out $(DEMO_DIR)/line
 
 test: $(STAMP)
 	$(PY) -m pytest -q

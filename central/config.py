@@ -21,7 +21,7 @@ from pathlib import Path
 
 from central.downlink import DownlinkSettings
 from central.fusion import FusionSettings
-from central.store import AssociationConfig
+from central.association import AssociationConfig
 from edge.config import from_table, read_toml
 from edge.exceptions import ConfigError
 

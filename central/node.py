@@ -67,7 +67,7 @@ class CentralNode:
             signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
             signal.signal(signal.SIGINT, lambda *_: self.request_stop())
         cfg = self.config
-        self.store = EventStore(cfg.db, association=cfg.association)
+        self.store = EventStore(cfg.db, association=cfg.association, travel_time_p=self._travel_time_p)
         self.collector = Collector(cfg.collector.endpoint, self.on_message, context=self.context,
                                    before_ack=self.store.commit)
         if cfg.downlink.endpoint:
@@ -127,12 +127,22 @@ class CentralNode:
         stored = self.counts["stored"]
         stored[kind] = stored.get(kind, 0) + 1
 
+    def _fusion_locator(self):
+        """The fusion locator (travel-time tables built on first use)."""
+        if self._locator is None:
+            from central.fusion import fusion_locator
+            self._locator = fusion_locator(self.config.fusion)
+        return self._locator
+
+    def _travel_time_p(self, epicentral_km, depth_km):
+        """First-P travel time, s, of the fusion locator's model (association by arrival times)."""
+        return self._fusion_locator().table.travel_time_p(epicentral_km, depth_km)
+
     def _fuse(self) -> None:
         """Relocate the events with news since their last fusion (each at most every ``every_s``)."""
-        from central.fusion import fuse_event, fusion_locator
+        from central.fusion import fuse_event
         settings = self.config.fusion
-        if self._locator is None:
-            self._locator = fusion_locator(settings)
+        self._fusion_locator()
         now = time.monotonic()
         for event_id in list(self._dirty):
             if now - self._fused_at.get(event_id, -1e9) < settings.every_s:

@@ -18,15 +18,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from central.association import AssociationConfig, Associator, Solution
 from edge.exceptions import DasEewError
-from edge.geodesy import epicentral_km
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AssociationConfig", "EventStore", "StoreError"]
 
@@ -89,20 +88,6 @@ class StoreError(DasEewError):
     """The store file cannot be used (newer schema, not a database, ...)."""
 
 
-@dataclass(frozen=True)
-class AssociationConfig:
-    """When a box's new event is the same as one central already has.
-
-    Two origins belong together when their origin times differ by at most ``time_s`` and their
-    epicentres by at most ``distance_km`` plus the pair's horizontal uncertainties. Simultaneous
-    events farther apart than that stay apart (JMA's post-2011 false warnings merged them).
-    """
-
-    time_s: float = 6.0          # s
-    distance_km: float = 40.0    # km
-    window_s: float = 600.0      # s: only events this recent are candidates
-
-
 class EventStore:
     """Central's SQLite event store (see the module docstring).
 
@@ -111,11 +96,14 @@ class EventStore:
     path : the database file (created with the current schema if missing) or ``":memory:"``.
     association : how box events are merged into central events.
     readonly : open for reading only (status page, CLI queries).
+    travel_time_p : ``f(epicentral_km, depth_km) -> s``, the first-P travel time; enables association
+        by arrival times (see :class:`AssociationConfig`).
     """
 
-    def __init__(self, path: str | Path, *, association: AssociationConfig | None = None, readonly: bool = False):
+    def __init__(self, path: str | Path, *, association: AssociationConfig | None = None, readonly: bool = False,
+                 travel_time_p: Callable[[np.ndarray, float], np.ndarray] | None = None):
         self.path = str(path)
-        self.association = association or AssociationConfig()
+        self.associator = Associator(association or AssociationConfig(), travel_time_p)
         try:
             if readonly:
                 self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10,
@@ -233,8 +221,10 @@ class EventStore:
             if self._seen(msg):
                 return None
             self._touch_box(msg["box"], now)
-            event_id = self._event_for(msg["box"], msg["event"], msg["origin_time"], msg["lat"], msg["lon"],
-                                       msg.get("err_h_km"), now)
+            first_detection = float(msg["data_time"]) - float(msg["since_first_pick_s"])
+            event_id = self._event_for(msg["box"], msg["event"], now,
+                                       Solution(msg["origin_time"], msg["lat"], msg["lon"], msg["depth_km"],
+                                                 msg.get("err_h_km"), first_detection))
             self.db.execute(
                 "INSERT INTO origins (event_id, box, seq, edge_event, method, origin_time, lat, lon, depth_km, "
                 "err_h_km, err_z_km, misfit, n_picks, curvature_a, mag, update_no, data_time, since_first_pick_s, "
@@ -266,7 +256,7 @@ class EventStore:
             if self._seen(msg):
                 return None
             self._touch_box(msg["box"], now)
-            event_id = self._event_for(msg["box"], msg["event"], None, None, None, None, now)
+            event_id = self._event_for(msg["box"], msg["event"], now, None)
             self.db.execute(
                 "INSERT INTO alarms (event_id, box, seq, edge_event, level, reason, segment_first, segment_last, "
                 "data_time, since_first_pick_s, issued, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -296,12 +286,14 @@ class EventStore:
         return self.db.execute(f"SELECT 1 FROM {table} WHERE box=? AND seq=?", (msg["box"], msg["seq"])).fetchone() \
             is not None
 
-    def _event_for(self, box: str, edge_event: str, origin_time, lat, lon, err_h_km, now: float) -> int:
+    def _event_for(self, box: str, edge_event: str, now: float, solution: Solution | None) -> int:
         row = self.db.execute("SELECT event_id FROM edge_events WHERE box=? AND edge_event=?",
                               (box, edge_event)).fetchone()
         if row is not None:
             return row[0]
-        event_id = None if origin_time is None else self._associate(box, origin_time, lat, lon, err_h_km)
+        event_id = self._central_event(edge_event)
+        if event_id is None and solution is not None:
+            event_id = self.associator.associate(self.db, box, solution, self.box_channels)
         if event_id is None:
             event_id = self.db.execute("INSERT INTO events (created, updated) VALUES (?, ?)", (now, now)).lastrowid
         self.db.execute("INSERT INTO edge_events VALUES (?, ?, ?)", (box, edge_event, event_id))
@@ -309,18 +301,13 @@ class EventStore:
                         "WHERE id=?", (event_id, event_id))
         return event_id
 
-    def _associate(self, box: str, origin_time: float, lat: float, lon: float, err_h_km) -> int | None:
-        a = self.association
-        rows = self.db.execute(
-            "SELECT id, origin_time, lat, lon, err_h_km FROM events WHERE origin_time BETWEEN ? AND ? "
-            "AND updated > ? AND id NOT IN (SELECT event_id FROM edge_events WHERE box=?)",
-            (origin_time - a.time_s, origin_time + a.time_s, origin_time - a.window_s, box)).fetchall()
-        best, best_d = None, np.inf
-        for r in rows:
-            d = float(epicentral_km(lat, lon, r["lat"], r["lon"]))
-            if d <= a.distance_km + (err_h_km or 0.0) + (r["err_h_km"] or 0.0) and d < best_d:
-                best, best_d = r["id"], d
-        return best
+    def _central_event(self, edge_event: str) -> int | None:
+        """The event a box's ``central-<id>`` alarm is about (raised on central's own alert), if stored."""
+        prefix, _, number = edge_event.partition("-")
+        if prefix != "central" or not number.isdigit():
+            return None
+        r = self.db.execute("SELECT id FROM events WHERE id=?", (int(number),)).fetchone()
+        return None if r is None else r[0]
 
     def _prefer(self, event_id: int, now: float) -> None:
         """Re-choose the event's preferred origin after a new one arrived: the latest fused origin

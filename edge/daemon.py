@@ -84,7 +84,7 @@ class EdgeDaemon:
         self.control: ControlServer | None = None
         self.source = None
         self.sequencer: StreamSequencer | None = None
-        self._t_recv = 0.0
+        self._t_recv = self._t_start = 0.0
         self._last_frame = -np.inf
         self._last_error = -np.inf
         self._replay_done_at: float | None = None
@@ -202,7 +202,7 @@ class EdgeDaemon:
         hears it first and central gets the box's own alarm message for it."""
         if self.chain is None:
             return
-        self._t_recv = time.perf_counter()
+        self._t_recv = self._t_start = time.perf_counter()
         self.chain.eew.external_alarm(alert["event"], alert["level"], alert["reason"])
 
     def _on_stream_message(self, parts: list[bytes], t_recv: float) -> None:
@@ -234,6 +234,7 @@ class EdgeDaemon:
 
     def _process(self, frame, t_recv: float) -> None:
         self._t_recv = t_recv
+        self._t_start = time.perf_counter()
         try:
             self.chain.detector.process(frame.data, frame.t0)
         except DasEewError as exc:
@@ -269,11 +270,14 @@ class EdgeDaemon:
         if msg["type"] == "alarm":
             if self.relay is not None:
                 self.relay.alarm(msg["level"], msg["event"], tuple(msg["segment"]))
-            latency_ms = (time.perf_counter() - self._t_recv) * 1e3
+            now = time.perf_counter()
+            latency_ms = (now - self._t_recv) * 1e3
             self.alarm_latency_ms.append(latency_ms)
             self.counts["alarms"] += 1
+            # queued_ms: received but waiting behind earlier frames of the same poll
             log_event(log, "alarm", level=logging.WARNING, event_id=msg["event"], alarm_level=msg["level"],
-                      reason=msg["reason"], latency_ms=round(latency_ms, 2))
+                      reason=msg["reason"], latency_ms=round(latency_ms, 2),
+                      queued_ms=round(max(0.0, self._t_start - self._t_recv) * 1e3, 2))
         else:
             self.counts["locations"] += 1
             log_event(log, "location", event_id=msg["event"], lat=round(msg["lat"], 4), lon=round(msg["lon"], 4),

@@ -209,6 +209,12 @@ def cmd_live_demo(args: argparse.Namespace) -> int:
     return run(Path(args.out), speed=args.speed, seed=args.seed)
 
 
+def cmd_line_demo(args: argparse.Namespace) -> int:
+    """The whole line: three boxes (emulator, edge, relay controller) and central, live on loopback."""
+    from sim.line_demo import run
+    return run(Path(args.out), speed=args.speed, seed=args.seed)
+
+
 def cmd_calibrate_magnitude(args: argparse.Namespace) -> int:
     """Fit the edge's magnitude relation on simulated earthquakes and print (or write) its TOML."""
     from sim.calibration import calibrate
@@ -273,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=2.0, help="stream pacing, x real time (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_live_demo)
+
+    p = sub.add_parser("line-demo", help="three boxes and central, the whole line live on loopback")
+    p.add_argument("--out", default="demo-out/line", help="working directory (configs, logs, the store)")
+    p.add_argument("--speed", type=float, default=2.0, help="stream pacing, x real time (default 2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_line_demo)
 
     p = sub.add_parser("calibrate-magnitude", help="fit the edge's DAS magnitude relation on simulated events")
     p.add_argument("--events", type=int, default=60, help="random earthquakes to simulate (default 60)")

@@ -7,9 +7,11 @@ rare GPS-time gaps are emulated by skipping frames, exactly as a lost frame woul
 """
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 import msgpack
 import numpy as np
@@ -84,37 +86,89 @@ class StreamStats:
         return 0.0 if self.wall_s <= 0 else self.samples_sent / max(self.wall_s, 1e-9)
 
 
+def _generated_ahead(chunks: Iterator[tuple[int, np.ndarray]], ahead: int, stop: threading.Event):
+    """``chunks`` computed by a thread up to ``ahead`` frames before they are due: a real interrogator
+    sends at a steady rate, and a frame that takes the simulator long to compute (a train passing, an
+    event's onset) must not hold the next ones back and have them leave in a burst."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, ahead))
+    done = object()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for item in chunks:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            failure.append(exc)
+        while not stop.is_set():
+            try:
+                q.put(done, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name="scene-generator", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                if failure:
+                    raise failure[0]
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(5.0)
+
+
 def stream_scene(scene: Scene, socket: zmq.Socket, cfg: StreamConfig, *, max_frames: int | None = None,
                  seed: int = 0, clock: Callable[[], float] = time.monotonic,
-                 should_stop: Callable[[], bool] = lambda: False) -> StreamStats:
+                 should_stop: Callable[[], bool] = lambda: False, ahead_s: float = 2.0) -> StreamStats:
     """Publish ``scene`` frame by frame on a bound PUB ``socket``.
 
     Pacing: frame k is sent at start + k frame_s / speed (no catch-up burst limit: a generator slower
-    than real time shows up as growing lag, reported in ``max_lag_s``).
+    than real time shows up as growing lag, reported in ``max_lag_s``). Frames are computed by a
+    thread up to ``ahead_s`` of data before they are due (0: computed when due).
     """
     n_t = max(1, int(round(cfg.frame_s * scene.fs_hz)))
     rng = np.random.default_rng([seed, 77])
     stats = StreamStats()
-    start = clock()
     ch0 = int(scene.layout.channel_id[0])
-    for k, (first, block) in enumerate(scene.iter_chunks(n_t)):
-        if (max_frames is not None and k >= max_frames) or should_stop():
-            break
-        if cfg.speed > 0 and np.isfinite(cfg.speed):
-            due = start + k * cfg.frame_s / cfg.speed
-            now = clock()
-            if now < due:
-                time.sleep(due - now)
-            else:
-                stats.max_lag_s = max(stats.max_lag_s, (now - due) * cfg.speed)
-        if cfg.gap_probability and rng.random() < cfg.gap_probability:
-            stats.frames_dropped += 1
-            continue
-        frame = encode_frame(block, seq=k, t0=scene.t0 + first / scene.fs_hz, fs=scene.fs_hz, ch0=ch0,
-                             dtype=cfg.dtype, scale=cfg.scale)
-        socket.send_multipart(frame, copy=False)
-        stats.frames_sent += 1
-        stats.samples_sent += block.size
+    chunks = scene.iter_chunks(n_t)
+    if ahead_s > 0:
+        chunks = _generated_ahead(chunks, int(np.ceil(ahead_s / cfg.frame_s)), threading.Event())
+    start = clock()
+    try:
+        for k, (first, block) in enumerate(chunks):
+            if (max_frames is not None and k >= max_frames) or should_stop():
+                break
+            if cfg.speed > 0 and np.isfinite(cfg.speed):
+                due = start + k * cfg.frame_s / cfg.speed
+                now = clock()
+                if now < due:
+                    time.sleep(due - now)
+                else:
+                    stats.max_lag_s = max(stats.max_lag_s, (now - due) * cfg.speed)
+            if cfg.gap_probability and rng.random() < cfg.gap_probability:
+                stats.frames_dropped += 1
+                continue
+            frame = encode_frame(block, seq=k, t0=scene.t0 + first / scene.fs_hz, fs=scene.fs_hz, ch0=ch0,
+                                 dtype=cfg.dtype, scale=cfg.scale)
+            socket.send_multipart(frame, copy=False)
+            stats.frames_sent += 1
+            stats.samples_sent += block.size
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()     # stops the generator thread
     stats.wall_s = clock() - start
     return stats
 

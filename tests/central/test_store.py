@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from central.store import MIGRATIONS, SCHEMA_VERSION, AssociationConfig, EventStore, StoreError
-from edge.geodesy import destination
+from edge.geodesy import destination, epicentral_km
 from edge.wire import decode_message, encode_message, message
 
 T0 = 1_667_260_800.0
@@ -107,6 +107,55 @@ def test_simultaneous_distant_events_stay_apart():
     assert e3 not in (e1, e2)
 
 
+def _line_store(**kw) -> EventStore:
+    """A store that knows three boxes along a meridian (lat 32.5-33.1 at lon 130.7, 20 km each) and
+    a homogeneous 6 km/s half-space for P."""
+    store = EventStore(":memory:", association=AssociationConfig(**kw),
+                       travel_time_p=lambda epi, depth: np.hypot(epi, depth) / 6.0)
+    for k, box in enumerate("abc"):
+        lat = np.linspace(32.5 + 0.2 * k, 32.7 + 0.2 * k, 200)
+        store.record_hello(message("hello", box, 1, software="t", segment=[200 * k, 200 * k + 199], fs=100.0,
+                                   lat=lat, lon=np.full(200, 130.7), elev_m=np.zeros(200)))
+    return store
+
+
+def _located(box, seq, *, t, lat, first_detection, lon=130.7):
+    m = message("location", box, seq + 1, event=f"{box}-1", origin_time=t, lat=lat, lon=lon, depth_km=10.0,
+                err_h_km=5.0, err_z_km=8.0, misfit=0.1, n_picks=40, curvature_a=None, mag=4.0, update=1,
+                data_time=first_detection + 2.0, since_first_pick_s=2.0)
+    return decode_message(encode_message(m))
+
+
+def _p_time(lat_event, lat_box_near, depth=10.0):
+    epi = float(np.min(epicentral_km(lat_event, 130.75, np.array([lat_box_near]), np.array([130.7]))))
+    return float(np.hypot(epi, depth) / 6.0)
+
+
+@pytest.mark.parametrize("first_box_is_the_bad_one", [False, True])
+def test_a_badly_located_box_joins_by_its_arrival_times(first_box_is_the_bad_one):
+    """An event under box a (lat 32.6); box c, 30 km up the line, locates it 55 km off with its origin
+    7 s early (an off-end event for c). Its first detection fits the event's P arrival at its
+    nearest channel, so it joins, whichever box reported first; without travel times it cannot."""
+    good = _located("a", 1, t=T0, lat=32.6, lon=130.75, first_detection=T0 + _p_time(32.6, 32.6))
+    bad = _located("c", 1, t=T0 - 7.0, lat=32.1, first_detection=T0 + _p_time(32.6, 32.9))
+    order = [bad, good] if first_box_is_the_bad_one else [good, bad]
+    store = _line_store()
+    assert len({store.add_location(m) for m in order}) == 1
+    assert len(store.events()) == 1 and store.events()[0]["n_boxes"] == 2
+    plain = EventStore(":memory:", association=AssociationConfig())
+    assert len({plain.add_location(m) for m in order}) == 2
+
+
+def test_a_simultaneous_event_elsewhere_on_the_line_does_not_join_by_arrival_times():
+    """Box c's own event 2 s after box a's, under c (lat 33.1, 56 km away): its arrivals do not fit a's
+    event (P from a's would reach c 2.2 s later than c detected)."""
+    store = _line_store()
+    e1 = store.add_location(_located("a", 1, t=T0, lat=32.6, lon=130.75, first_detection=T0 + _p_time(32.6, 32.6)))
+    e2 = store.add_location(_located("c", 1, t=T0 + 2.0, lat=33.1, lon=130.75,
+                                     first_detection=T0 + 2.0 + _p_time(33.1, 33.1)))
+    assert e1 != e2
+
+
 def test_alarm_raises_the_event_level_and_never_lowers_it():
     store = EventStore(":memory:")
     e = store.add_location(location("a", 1, "a-1"))
@@ -124,6 +173,15 @@ def test_alarm_before_any_location_gets_an_event_that_the_location_joins():
     assert store.events() == []                       # not located yet: not listed
     assert store.add_location(location("a", 2, "a-1")) == e
     assert store.events()[0]["level"] == "stop"
+
+
+def test_a_box_alarm_on_centrals_alert_joins_that_event():
+    """A box raises ``central-<id>`` on central's alert: its alarm belongs to event <id>, not a new one."""
+    store = EventStore(":memory:")
+    e1 = store.add_location(location("a", 1, "a-1"))
+    assert store.add_alarm(alarm("b", 1, f"central-{e1}", level="advisory")) == e1
+    assert store.add_alarm(alarm("b", 2, "central-999", level="advisory")) != e1   # unknown: kept apart
+    assert store.events()[0]["level"] == "advisory" and len(store.events()) == 1
 
 
 def test_picks_of_events_are_kept_noise_picks_are_not():

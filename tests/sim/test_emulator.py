@@ -1,6 +1,7 @@
 """The interrogator stream over real ZeroMQ sockets on loopback."""
 from __future__ import annotations
 
+import time
 
 import numpy as np
 import pytest
@@ -97,6 +98,42 @@ class TestStream:
         scene = Scene(layout=short_layout, t0=T0, duration_s=2.0, seed=1)
         stats = stream_scene(scene, pub, StreamConfig(frame_s=0.1, speed=4.0))
         assert 0.45 < stats.wall_s < 1.5
+
+
+class _SlowScene:
+    """A scene whose frame 5 takes 0.3 s to compute (a train passing) and, optionally, whose
+    generation fails after 8 frames."""
+
+    def __init__(self, scene: Scene, fail: bool = False):
+        self.scene, self.fail = scene, fail
+        self.layout, self.t0, self.fs_hz = scene.layout, scene.t0, scene.fs_hz
+
+    def iter_chunks(self, n_t):
+        for k, item in enumerate(self.scene.iter_chunks(n_t)):
+            if k == 5:
+                time.sleep(0.3)
+            if self.fail and k == 8:
+                raise RuntimeError("generator broke")
+            yield item
+
+
+@pytest.mark.parametrize("ahead_s, steady", [(2.0, True), (0.0, False)])
+def test_frames_are_computed_ahead_and_leave_on_time(pubsub, short_layout, ahead_s, steady):
+    """A frame that is slow to compute delays nothing when frames are computed ahead; without
+    read-ahead the same frame makes the stream late by its extra time."""
+    pub, sub = pubsub
+    _wait_connected(pub, sub)
+    scene = _SlowScene(Scene(layout=short_layout, t0=T0, duration_s=2.0, seed=1))
+    stats = stream_scene(scene, pub, StreamConfig(frame_s=0.1, speed=1.0), ahead_s=ahead_s)
+    assert stats.frames_sent == 20 and len(_receive(sub, 20)) == 20
+    assert (stats.max_lag_s < 0.1) if steady else (stats.max_lag_s > 0.15)
+
+
+def test_a_failing_generator_is_not_hidden(pubsub, short_layout):
+    pub, _ = pubsub
+    scene = _SlowScene(Scene(layout=short_layout, t0=T0, duration_s=2.0, seed=1), fail=True)
+    with pytest.raises(RuntimeError, match="generator broke"):
+        stream_scene(scene, pub, StreamConfig(frame_s=0.1, speed=0))
 
 
 def test_malformed_frames_are_rejected():
