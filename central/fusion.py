@@ -32,16 +32,28 @@ class FusionSettings:
     every_s: float = 1.0        # s: at most one relocation per event this often (new picks only)
     max_picks: int = 1000       # the locator's thinning (the edge keeps 500 from one segment)
     margin_km: float = 150.0    # search beyond the picks' bounding box
+    max_residual_s: float = 1.0  # s: after a first solution, picks this far off it are dropped and it is redone
+    max_misfit_s: float = 0.5   # s: a fused solution fitting its picks worse than this is not stored
 
 
 def event_picks_with_coordinates(store: EventStore, event_id: int) -> dict[str, np.ndarray]:
-    """The event's picks from all boxes with each channel's coordinates; picks on channels a box's
-    hello did not describe are left out (counted in ``n_unplaced``)."""
-    rows = store.event_picks(event_id)
+    """The event's first pick per channel from all boxes with each channel's coordinates; picks on
+    channels a box's hello did not describe are left out (counted in ``n_unplaced``).
+
+    Only the first: a box's ``picks`` messages carry every P candidate of every block, and after its
+    P trigger has closed a channel picks S or coda too (they pass the moveout test: they are seismic).
+    The edge's own locator keeps the first pick per channel; so does fusion.
+    """
+    rows = store.event_picks(event_id)          # in time order
     geometry: dict[str, tuple | None] = {}
     out = {k: [] for k in ("box", "lat", "lon", "elev_m", "time", "snr")}
     unplaced = 0
+    seen: set[tuple[str, int]] = set()
     for r in rows:
+        key = (r["box"], r["channel"])
+        if key in seen:
+            continue
+        seen.add(key)
         if r["box"] not in geometry:
             geometry[r["box"]] = store.box_channels(r["box"])
         g = geometry[r["box"]]
@@ -71,8 +83,22 @@ def fuse_event(store: EventStore, event_id: int, locator: Locator, settings: Fus
     weight = np.clip(np.nan_to_num(p["snr"], nan=1.0), 1.0, 20.0)
     try:
         loc = locator.locate(p["lat"], p["lon"], p["elev_m"], p["time"], weight)
+        # Cleaning: a first pick on a channel where P was missed is S or coda, seconds late. P picks
+        # outnumber them, so the solution from all picks is near enough for residuals to show them;
+        # twice, each time judging every pick against the newer solution (a P pick dropped by the
+        # first, biased solution comes back).
+        for _ in range(2):
+            predicted = locator.synthetic_times(p["lat"], p["lon"], p["elev_m"], origin_time=loc.origin_time,
+                                                source=(loc.lat, loc.lon, loc.depth_km))
+            keep = np.abs(p["time"] - predicted) <= settings.max_residual_s
+            if keep.all() or keep.sum() < settings.min_picks:
+                break
+            loc = locator.locate(p["lat"][keep], p["lon"][keep], p["elev_m"][keep], p["time"][keep], weight[keep])
     except DasEewError as exc:
         log.warning("fusion of event %s failed: %s", event_id, exc)
+        return None
+    if not loc.misfit <= settings.max_misfit_s:
+        log.info("fusion of event %s not kept: misfit %.2f s > %.2f s", event_id, loc.misfit, settings.max_misfit_s)
         return None
     origin = {"origin_time": float(loc.origin_time), "lat": float(loc.lat), "lon": float(loc.lon),
               "depth_km": float(loc.depth_km), "err_h_km": float(loc.err_h_km),

@@ -215,6 +215,22 @@ def cmd_line_demo(args: argparse.Namespace) -> int:
     return run(Path(args.out), speed=args.speed, seed=args.seed)
 
 
+def cmd_classes(args: argparse.Namespace) -> int:
+    """Write a labelled three-class measurement set (seismometer.npz, das.npz, events.json)."""
+    from sim.event_classes import ClassSetConfig, generate
+    mix = tuple(int(x) for x in args.mix.split(","))
+    if len(mix) != 3:
+        raise DasEewError(f"--mix takes three comma-separated counts (earthquake,collapse,explosion), got {args.mix!r}")
+    cfg = ClassSetConfig(n_events=args.n_events, mix=mix, seed=args.seed, sites_seed=args.sites_seed,
+                         label_noise=args.label_noise, stations_per_event=args.stations,
+                         das_channels=args.das_channels)
+    t = time.perf_counter()
+    summary = generate(cfg, args.out, workers=args.workers)
+    summary.pop("config")
+    print(json.dumps({**summary, "seconds": round(time.perf_counter() - t, 1), "out": args.out}))
+    return 0
+
+
 def cmd_calibrate_magnitude(args: argparse.Namespace) -> int:
     """Fit the edge's magnitude relation on simulated earthquakes and print (or write) its TOML."""
     from sim.calibration import calibrate
@@ -285,6 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=2.0, help="stream pacing, x real time (default 2)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_line_demo)
+
+    p = sub.add_parser("classes", help="labelled earthquakes, mine collapses and explosions for the classifier")
+    p.add_argument("--out", required=True, help="output directory (seismometer.npz, das.npz, events.json)")
+    p.add_argument("--n-events", type=int, default=1780, help="events in all (default 1780, the paper's)")
+    p.add_argument("--mix", default="1035,159,586", help="earthquake,collapse,explosion proportions (the paper's)")
+    p.add_argument("--seed", type=int, default=0, help="event seed (a test set uses another)")
+    p.add_argument("--sites-seed", type=int, default=0, help="quarry and mine positions (a test set uses another)")
+    p.add_argument("--label-noise", type=float, default=0.05, help="fraction of events with a wrong label")
+    p.add_argument("--stations", type=int, default=10, help="nearest seismometers recording each event")
+    p.add_argument("--das-channels", type=int, default=10, help="DAS channels (1 km apart) per event, 0 for none")
+    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.set_defaults(func=cmd_classes)
 
     p = sub.add_parser("calibrate-magnitude", help="fit the edge's DAS magnitude relation on simulated events")
     p.add_argument("--events", type=int, default=60, help="random earthquakes to simulate (default 60)")

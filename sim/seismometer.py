@@ -18,6 +18,22 @@ from sim.source import Source
 from sim.wavefield import WaveConfig, body_wave_scale, brocher_density
 
 
+RG_MAX_KM = 81.0          # Rg is modelled out to 80 km
+_RG_BANKS: dict = {}
+
+
+def _rayleigh_bank(*, model, **kw):
+    """``build_rayleigh_bank``, kept for the last few sources: one event's stations share its bank,
+    which is most of the cost of a seismogram."""
+    key = (model.layers, *sorted(kw.items()))     # layers: a tuple of frozen dataclasses, hashable
+    bank = _RG_BANKS.get(key)
+    if bank is None:
+        if len(_RG_BANKS) >= 8:
+            _RG_BANKS.pop(next(iter(_RG_BANKS)))
+        bank = _RG_BANKS[key] = build_rayleigh_bank(model=model, **kw)
+    return bank
+
+
 @dataclass(frozen=True)
 class PointSeismogram:
     """Ground velocity (m/s) at one station: ``data[0..2]`` = Z (up), N, E; sample 0 at ``t0``."""
@@ -95,10 +111,10 @@ def point_velocity(source: Source, lat: float, lon: float, elev_m: float, earth:
         ch = np.arange(3)
         add_pulses(out, t0, fs_hz, ch, np.repeat(arr.time, 3), coef.real.copy(), coef.imag.copy(),
                    np.repeat(idx, 3), np.zeros(3), bank.kernels, bank.quadrature, bank.kernel_fs_hz, 0.0)
-    if rayleigh and source.depth_km <= config.rayleigh_max_depth_km and dist < 80.0:
-        rg = build_rayleigh_bank(model=model, depth_km=source.depth_km, corner_hz=fc, fs_hz=fs_hz,
-                                 max_distance_km=max(dist + 1.0, 2.0), q_rayleigh=config.rayleigh_q,
-                                 rho_kgm3=rho_r, seismometer=True)
+    if rayleigh and source.depth_km <= config.rayleigh_max_depth_km and dist < RG_MAX_KM - 1.0:
+        rg = _rayleigh_bank(model=model, depth_km=source.depth_km, corner_hz=fc, fs_hz=fs_hz,
+                            max_distance_km=RG_MAX_KM, q_rayleigh=config.rayleigh_q, rho_kgm3=rho_r,
+                            seismometer=True)
         k = int(np.clip(np.rint(dist / rg.distance_km[0]) - 1, 0, rg.distance_km.size - 1))
         arrival = source.origin_time + rg.start_s[k] + (dist - rg.distance_km[k]) / rg.group_velocity_kms
         scale = np.sqrt(rg.distance_km[k] / max(dist, 0.1))

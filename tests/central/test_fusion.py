@@ -99,3 +99,31 @@ def test_picks_on_undescribed_channels_are_left_out():
     p = event_picks_with_coordinates(store, e)
     assert p["time"].size == 50 and p["n_unplaced"] == 150
     assert p["lat"][0] == pytest.approx(lat[150])
+
+
+def test_later_picks_and_s_picks_do_not_pull_the_fused_origin():
+    """What the boxes really send: every block's P candidates, so after P the same channels pick S and
+    coda again, and on a quarter of the channels P was missed and the first pick is S. Fusion keeps
+    the first pick per channel and drops what a first solution shows seconds late."""
+    lat, lon = line()
+    loc = Locator()
+    settings = FusionSettings()
+    src = (float(lat[N_CH]) + 0.05, float(lon[N_CH]) + 0.08, 10.0)
+    tp = loc.synthetic_times(lat, lon, 0.0, source=src, origin_time=T0)
+    ts = T0 + (tp - T0) * 6.0 / 3.5             # S at vp/vs = 1.71
+    rng = np.random.default_rng(1)
+    missed = rng.random(lat.size) < 0.25
+    first = np.where(missed, ts, tp) + rng.normal(0, 0.03, lat.size)
+    store = EventStore(":memory:")
+    e = None
+    for b, box in enumerate(("a", "b")):
+        sl = slice(b * N_CH, (b + 1) * N_CH)
+        e = store.add_location(location(box, 1, f"{box}-0", t=T0, lat=src[0], lon=src[1]))
+        store.add_picks(store_box_event(store, box, b * N_CH, lat[sl], lon[sl], np.arange(N_CH), first[sl], 0))
+        later = store_box_event(store, box, b * N_CH, lat[sl], lon[sl], np.arange(N_CH), ts[sl] + 0.5, 1)
+        store.add_picks({**later, "event": f"{box}-0"})     # S and coda picks of the same event
+    origin = fuse_event(store, e, fusion_locator(settings), settings)
+    assert origin is not None
+    assert float(epicentral_km(origin["lat"], origin["lon"], src[0], src[1])) < 2.0
+    assert origin["misfit"] < 0.1
+    assert origin["n_picks"] <= int((~missed).sum()) + 5
