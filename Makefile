@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := test,hdf5,plot
+EXTRAS := test,hdf5,plot,train
 DEMO_DIR ?= demo-out
 
 .PHONY: install demo test test-fast bench fuzz clean

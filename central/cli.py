@@ -160,7 +160,27 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="append the messages to this file (default: stdout)")
     c.add_argument("--types", help="only print these message types (comma-separated)")
     c.set_defaults(func=cmd_collect)
+    v = sub.add_parser("review", help="keep, relabel or drop the classifier's flagged training events",
+                       description="Review the events `python -m models classifier clean` flagged: interactively, "
+                                   "from an event,decision CSV (--from), or for simulated sets as an analyst who "
+                                   "knows the truth (--truth events.json). Writes the decisions file that "
+                                   "`python -m models classifier train --decisions` applies.")
+    v.add_argument("flagged", help="the clean command's output (JSON)")
+    v.add_argument("--out", required=True, help="decisions file to write (JSON)")
+    v.add_argument("--from", dest="decisions_csv", help="decisions as event,decision lines (keep, drop or a class)")
+    v.add_argument("--truth", help="simulated sets: decide from this events.json of `python -m sim classes`")
+    v.set_defaults(func=cmd_review)
     return p
+
+
+def cmd_review(args) -> int:
+    from central.review import review
+    # prompts on stderr: stdout stays one JSON line for scripts
+    result = review(args.flagged, out=args.out, decisions_csv=args.decisions_csv, truth=args.truth,
+                    stdout=sys.stderr)
+    print(json.dumps({"out": args.out, "reviewer": result["reviewer"], "flagged": result["flagged"],
+                      **result["counts"]}))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,81 @@
+"""Scores of event-level predictions, torch-free: accuracy, per-class precision and recall, the
+confusion matrix, accuracy against magnitude and against the number of measurements (Zhang et al.'s
+Fig. 4), and how well label cleaning found the wrong labels."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from models.classifier.data import CLASSES
+
+MAG_BINS = (0.5, 1.5, 2.5, 3.5, 9.9)
+COUNT_BINS = (1, 5, 10, 20, 10**6)
+
+
+def scores(truth: np.ndarray, predicted: np.ndarray, magnitude: np.ndarray | None = None,
+           counts: np.ndarray | None = None) -> dict:
+    """Event-level scores; ``truth`` and ``predicted`` class indices (n_events,)."""
+    n = len(CLASSES)
+    cm = np.zeros((n, n), int)
+    np.add.at(cm, (truth, predicted), 1)
+    recall = {c: _ratio(cm[i, i], cm[i].sum()) for i, c in enumerate(CLASSES)}
+    precision = {c: _ratio(cm[i, i], cm[:, i].sum()) for i, c in enumerate(CLASSES)}
+    out = {"events": int(truth.size), "accuracy": _ratio(int(np.trace(cm)), int(cm.sum())), "recall": recall,
+           "precision": precision, "confusion": cm.tolist()}
+    right = truth == predicted
+    if magnitude is not None:
+        out["accuracy_by_magnitude"] = _binned(right, magnitude, MAG_BINS)
+    if counts is not None:
+        out["accuracy_by_measurements"] = _binned(right, counts, COUNT_BINS)
+    if magnitude is not None and counts is not None:
+        sel = (magnitude >= 2.5) & (counts >= 20)
+        out["accuracy_m25_n20"] = _ratio(int(right[sel].sum()), int(sel.sum()))
+        out["events_m25_n20"] = int(sel.sum())
+    return out
+
+
+def cleaning_scores(flagged: np.ndarray, wrong: np.ndarray) -> dict:
+    """How many of the wrongly labelled events cleaning flagged (recall) and how many flagged ones
+    were wrong (precision); both arrays are event ids."""
+    flagged, wrong = set(flagged.tolist()), set(wrong.tolist())
+    hit = len(flagged & wrong)
+    return {"cleaning_recall": _ratio(hit, len(wrong)), "cleaning_precision": _ratio(hit, len(flagged)),
+            "flagged": len(flagged), "wrong": len(wrong)}
+
+
+def confusion_png(cm: list, path: str | Path, title: str = "") -> Path | None:
+    """The confusion matrix as a PNG (None without matplotlib)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    cm = np.asarray(cm)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")
+    ax.set_xticks(range(len(CLASSES)), CLASSES, rotation=20)
+    ax.set_yticks(range(len(CLASSES)), CLASSES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def _binned(right: np.ndarray, value: np.ndarray, edges: tuple) -> list[dict]:
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (value >= lo) & (value < hi)
+        rows.append({"from": lo, "to": hi, "events": int(sel.sum()), "accuracy": _ratio(int(right[sel].sum()),
+                                                                                        int(sel.sum()))})
+    return rows
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return None if b == 0 else round(float(a) / float(b), 4)

@@ -1,0 +1,168 @@
+"""The event classifier: measurement files, the event-level product rule, training that learns,
+label cleaning that finds wrong labels, ONNX equal to PyTorch within 1e-4, the CLI, and a run time
+without PyTorch."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from models.classifier.data import (
+    CLASSES,
+    WINDOW,
+    MeasurementError,
+    Measurements,
+    class_weights,
+    event_probabilities,
+    load_measurements,
+)
+from models.classifier.evaluate import cleaning_scores, scores
+
+
+def toy_set(n_events: int = 36, per_event: int = 3, channels: int = 3, seed: int = 0, wrong: int = 0):
+    """A separable toy set with the file's units: class 0 a down-then-up pulse, 1 a long negative
+    pulse, 2 a sharp positive one, at 5 s, in noise, ~1e-6 m/s."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(WINDOW) / 100.0 - 5.0
+    shapes = [np.sin(2 * np.pi * 2 * t) * np.exp(-(t / 0.5) ** 2),
+              -np.exp(-((t - 0.5) / 1.0) ** 2),
+              np.exp(-(t / 0.1) ** 2)]
+    truth = np.arange(n_events) % 3
+    data, event, label, true = [], [], [], []
+    for e in range(n_events):
+        for _ in range(per_event):
+            x = rng.normal(0, 0.05, (channels, WINDOW)) + shapes[truth[e]] * rng.uniform(0.5, 2.0, (channels, 1))
+            data.append((x * 1e-6).astype(np.float32))
+            event.append(e)
+            true.append(truth[e])
+    label = np.array(true)
+    flipped = rng.choice(n_events, wrong, replace=False) if wrong else np.array([], int)
+    for e in flipped:
+        label[np.array(event) == e] = (truth[e] + 1) % 3
+    return Measurements(np.stack(data), np.array(event), label, np.array(true), np.full(len(event), 3.0)), flipped
+
+
+def _save(path, m: Measurements):
+    np.savez(path, data=m.data, fs=100.0, event=m.event, label=m.label, truth_label=m.truth_label,
+             magnitude=m.magnitude)
+    return path
+
+
+def test_bad_measurement_files_are_named(tmp_path):
+    good, _ = toy_set(3, 1)
+    cases = {
+        "shape": dict(data=good.data[:, :, :100], event=good.event),
+        "dtype": dict(data=good.data.astype(np.float64), event=good.event),
+        "nan": dict(data=np.where(np.isfinite(good.data), np.nan, 0).astype(np.float32), event=good.event),
+        "event": dict(data=good.data, event=good.event[:1]),
+        "label": dict(data=good.data, event=good.event, label=good.event + 5),
+        "fs": dict(data=good.data, event=good.event, fs=50.0),
+        "missing": dict(event=good.event),
+    }
+    for name, arrays in cases.items():
+        np.savez(tmp_path / f"{name}.npz", **arrays)
+        with pytest.raises(MeasurementError):
+            load_measurements(tmp_path / f"{name}.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(MeasurementError, match="readable"):
+        load_measurements(tmp_path / "junk.npz")
+    with pytest.raises(MeasurementError, match="label"):
+        np.savez(tmp_path / "nolabel.npz", data=good.data, event=good.event)
+        load_measurements(tmp_path / "nolabel.npz", need_labels=True)
+
+
+def test_event_probability_is_the_normalised_product():
+    prob = np.array([[0.9, 0.05, 0.05], [0.6, 0.2, 0.2], [0.1, 0.1, 0.8]])
+    ids, p, n = event_probabilities(prob, np.array([7, 7, 3]))
+    assert ids.tolist() == [3, 7] and n.tolist() == [1, 2]
+    expect = np.sqrt(prob[0] * prob[1])
+    assert p[1] == pytest.approx(expect / expect.sum())
+    assert p[0] == pytest.approx(prob[2])
+    assert class_weights(np.array([0, 0, 0, 1])) == pytest.approx([4 / 9, 4 / 3, 0.0])
+
+
+def test_scores_and_cleaning_scores():
+    s = scores(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), np.array([3.0, 3.0, 1.0, 3.0]), np.array([25, 25, 3, 30]))
+    assert s["accuracy"] == 0.75 and s["recall"]["earthquake"] == 0.5 and s["precision"]["collapse"] == 0.5
+    assert s["accuracy_m25_n20"] == pytest.approx(2 / 3, abs=1e-4) and s["confusion"][0] == [1, 1, 0]
+    c = cleaning_scores(np.array([1, 2, 3]), np.array([2, 3, 9, 10]))
+    assert c["cleaning_recall"] == 0.5 and c["cleaning_precision"] == pytest.approx(0.6667, abs=1e-4)
+
+
+torch = pytest.importorskip("torch", reason="the train extra (torch) is not installed")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from models.classifier.train import TrainConfig, export_onnx, train
+    m, _ = toy_set(36, 3)
+    model = train(m, TrainConfig(epochs=10, seed=1, per_event=3))
+    out = tmp_path_factory.mktemp("model")
+    card = export_onnx(model, out / "classifier-seismometer.onnx")
+    return model, out, card
+
+
+def test_training_learns_and_onnx_matches_pytorch(trained):
+    from models.classifier.runtime import ClassifierSession
+    from models.classifier.train import predict_torch
+    model, out, card = trained
+    test, _ = toy_set(30, 2, seed=9)
+    p_torch = predict_torch(model.net, test.data)
+    assert np.mean(np.argmax(p_torch, axis=1) == test.label) >= 0.9
+    session = ClassifierSession(out / "classifier-seismometer.onnx")
+    for n in (1, 2, 7):                                    # the batch dimension is dynamic
+        assert np.abs(session.probabilities(test.data[:n]) - p_torch[:n]).max() < 1e-4
+    assert card["classes"] == list(CLASSES) and card["input"]["shape"][1:] == [3, WINDOW]
+    assert card["input"]["fs_hz"] == 100.0 and card["training"]["seed"] == 1
+    assert 250_000 < card["parameters"] < 350_000       # the paper's size (~300k)
+    with pytest.raises(MeasurementError, match="takes"):
+        session.probabilities(test.data[:, :1])
+
+
+def test_cross_validation_flags_wrong_labels():
+    from models.classifier.train import TrainConfig, cross_validate
+    m, flipped = toy_set(45, 3, seed=3, wrong=5)
+    cv = cross_validate(m, TrainConfig(epochs=8, seed=2, per_event=3), folds=3)
+    s = cleaning_scores(cv["flagged"], flipped)
+    assert s["cleaning_recall"] >= 0.8 and s["cleaning_precision"] >= 0.5, s
+
+
+def test_cli_train_predict_evaluate(tmp_path):
+    m, _ = toy_set(30, 2)
+    data = tmp_path / "set"
+    data.mkdir()
+    _save(data / "seismometer.npz", m)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "models", "classifier", *a], capture_output=True,
+                                    text=True, timeout=300)
+    r = run("train", "--data", str(data), "--out", str(tmp_path / "m"), "--epochs", "6", "--per-event", "2")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "m" / "classifier-seismometer.onnx").exists()
+    r = run("predict", str(data / "seismometer.npz"), "--models", str(tmp_path / "m"), "--json")
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(rows) == 30 and set(rows[0]) == {"event", *CLASSES, "n"}
+    assert all(abs(sum(r[c] for c in CLASSES) - 1) < 1e-4 for r in rows)
+    r = run("evaluate", "--data", str(data), "--models", str(tmp_path / "m"), "--json", "--png", str(tmp_path / "cm.png"))
+    last = json.loads(r.stdout.splitlines()[-1])
+    assert {"accuracy", "recall", "accuracy_m25_n20", "cleaning_recall", "cleaning_precision"} <= set(last)
+    assert set(last["recall"]) == set(CLASSES)
+    r = run("predict", str(tmp_path / "missing.npz"))
+    assert r.returncode == 2 and "error" in r.stderr
+
+
+def test_run_time_needs_no_torch(trained):
+    """Central's side: onnxruntime only (torch blocked from importing)."""
+    _, out, _ = trained
+    m, _ = toy_set(6, 2)
+    np.save(out / "x.npy", m.data)
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "import numpy as np\n"
+            "from models.classifier.runtime import ClassifierSession, classify\n"
+            f"s = ClassifierSession({str(out / 'classifier-seismometer.onnx')!r})\n"
+            f"r = classify([(np.load({str(out / 'x.npy')!r}), np.repeat(np.arange(6), 2))], {{3: s}})\n"
+            "print(len(r), sorted(r[0]))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == "6"
