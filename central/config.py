@@ -19,9 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from central.association import AssociationConfig
+from central.classification import ClassifierSettings
 from central.downlink import DownlinkSettings
 from central.fusion import FusionSettings
-from central.association import AssociationConfig
 from edge.config import from_table, read_toml
 from edge.exceptions import ConfigError
 
@@ -69,6 +70,7 @@ class CentralConfig:
     box_health: BoxHealthSettings = field(default_factory=BoxHealthSettings)
     association: AssociationConfig = field(default_factory=AssociationConfig)
     fusion: FusionSettings = field(default_factory=FusionSettings)
+    classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
 
     @classmethod
     def from_dict(cls, table: dict) -> CentralConfig:

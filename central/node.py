@@ -20,6 +20,7 @@ from central.collector import Collector
 from central.config import BoxHealthSettings, CentralConfig
 from central.store import EventStore
 from edge import sdnotify
+from edge.exceptions import DasEewError
 from edge.logs import log_event
 
 log = logging.getLogger("central.node")
@@ -49,7 +50,9 @@ class CentralNode:
         self.collector: Collector | None = None
         self.status_server = None
         self.box_states: dict[str, str] = {}
-        self.counts = {"stored": {}, "fused": 0, "fusion_errors": 0, "alerts": 0}
+        self.counts = {"stored": {}, "fused": 0, "fusion_errors": 0, "alerts": 0,
+                       "snippets": {"classified": 0, "no_event": 0, "no_windows": 0, "no_model": 0, "failed": 0}}
+        self.classifier = None
         self._dirty: set[int] = set()                 # events with new picks or locations since their fusion
         self._fused_at: dict[int, float] = {}
         self._locator = None
@@ -70,6 +73,7 @@ class CentralNode:
         self.store = EventStore(cfg.db, association=cfg.association, travel_time_p=self._travel_time_p)
         self.collector = Collector(cfg.collector.endpoint, self.on_message, context=self.context,
                                    before_ack=self.store.commit)
+        self._start_classifier()
         if cfg.downlink.endpoint:
             from central.downlink import AlertPublisher
             self.publisher = AlertPublisher(cfg.downlink.endpoint, context=self.context)
@@ -83,6 +87,7 @@ class CentralNode:
             while not self._stop.is_set():
                 self.store.begin()
                 self.collector.poll(0.1)
+                self._store_classifications()
                 self.store.commit()
                 if self._dirty:
                     try:
@@ -99,6 +104,8 @@ class CentralNode:
             if self.status_server is not None:
                 self.status_server.stop()
             self.collector.close()
+            if self.classifier is not None:
+                self.classifier.close()
             if self.publisher is not None:
                 self.publisher.close()
             self.store.close()
@@ -124,8 +131,54 @@ class CentralNode:
             store.record_heartbeat(msg)
         elif kind == "hello":
             store.record_hello(msg)
+        elif kind == "snippet":
+            self._on_snippet(msg)
         stored = self.counts["stored"]
         stored[kind] = stored.get(kind, 0) + 1
+
+    def _start_classifier(self) -> None:
+        """The classifier, when enabled and its model loads; otherwise snippets are counted only."""
+        settings = self.config.classifier
+        if not settings.enabled:
+            return
+        from central.classification import SnippetClassifier
+        try:
+            self.classifier = SnippetClassifier(settings)
+        except DasEewError as exc:
+            log_event(log, "classifier_unavailable", level=logging.WARNING, error=str(exc))
+
+    def _on_snippet(self, msg: dict) -> None:
+        from central.classification import snippet_windows
+        counts = self.counts["snippets"]
+        if self.classifier is None:
+            counts["no_model"] += 1
+            return
+        event_id = self.store.event_of(msg["box"], msg["event"])
+        if event_id is None:
+            counts["no_event"] += 1
+            return
+        data = snippet_windows(self.store, msg)
+        if len(data) == 0:
+            counts["no_windows"] += 1
+            return
+        self.classifier.submit(event_id, data)
+
+    def _store_classifications(self) -> None:
+        if self.classifier is None:
+            return
+        from central.classification import combine
+        for event_id, result in self.classifier.finished():
+            if isinstance(result, Exception):
+                self.counts["snippets"]["failed"] += 1
+                log_event(log, "classification_failed", level=logging.ERROR, event_id=event_id, error=repr(result))
+                continue
+            event = self.store.event(event_id)
+            c = combine(event.get("classification") if event else None, result)
+            self.store.add_classification(event_id, self.classifier.name, c["probabilities"], c["n"])
+            self.counts["snippets"]["classified"] += 1
+            best = max(c["probabilities"], key=c["probabilities"].get)
+            log_event(log, "classified", event_id=event_id, kind=best, p=c["probabilities"][best],
+                      measurements=c["n"])
 
     def _fusion_locator(self):
         """The fusion locator (travel-time tables built on first use)."""

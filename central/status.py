@@ -94,7 +94,9 @@ def render_page(store: EventStore, config: CentralConfig) -> str:
                          h.get("frames"), h.get("lag_s"), h.get("relay"), h.get("journal_depth"), h.get("rss_mb")])
     ev_rows = []
     for e in events:
-        kind, _ = classified(e)
+        kind, prob = classified(e)
+        if kind is not None:
+            kind = f'{kind} {prob:.2f} ({e["classification"].get("n_measurements")} measurements)'
         ev_rows.append([e["id"], iso(e["origin_time"]), f'{e["lat"]:.3f}', f'{e["lon"]:.3f}', f'{e["depth_km"]:.1f}',
                         None if e["err_h_km"] is None else f'{e["err_h_km"]:.1f}',
                         None if e["mag"] is None else f'{e["mag"]:.1f}', e["level"], " ".join(e["boxes"]), kind])

@@ -69,6 +69,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         header.validate()
 
         def emit(msg: dict, path=path) -> None:
+            if msg["type"] not in ("location", "alarm"):     # snippets are for central's classifier
+                return
             if args.json:
                 print(json.dumps({**msg, "record": str(path)}, default=_json_default), flush=True)
             else:

@@ -21,6 +21,7 @@ Every table maps onto a dataclass of the part it configures; unknown keys and wr
     [detector]                             # edge.detection.DetectorConfig
     [eew]                                  # edge.eew.EewConfig, with [eew.gate] = edge.gate.GateConfig
     [locator]                              # edge.location.LocatorConfig
+    [archive]                              # edge.archive.ArchiveConfig: waveforms kept for snippets
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.archive import ArchiveConfig
 from edge.detection import DetectorConfig
 from edge.eew import EewConfig
 from edge.exceptions import ConfigError
@@ -156,6 +158,7 @@ class EdgeConfig:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     eew: EewConfig = field(default_factory=EewConfig)
     locator: LocatorConfig = field(default_factory=LocatorConfig)
+    archive: ArchiveConfig = field(default_factory=ArchiveConfig)
 
     def __post_init__(self) -> None:
         if not (1 <= len(self.box) <= 64 and set(self.box) <= _BOX_CHARS):

@@ -72,7 +72,7 @@ class EdgeDaemon:
         self.started = time.monotonic()
         self.process_stats = ProcessStats()
         self.counts = {"frames": 0, "rejected": {}, "gaps": 0, "missing_frames": 0, "processing_errors": 0,
-                       "alarms": 0, "locations": 0, "picks": 0, "picks_messages": 0,
+                       "alarms": 0, "locations": 0, "snippets": 0, "picks": 0, "picks_messages": 0,
                        "reloads": 0}
         self.alarm_latency_ms: deque[float] = deque(maxlen=1000)
         self.frame_latency = LatencyStats()      # frame received -> processed (incl. any alarm sent), ms
@@ -278,6 +278,9 @@ class EdgeDaemon:
             log_event(log, "alarm", level=logging.WARNING, event_id=msg["event"], alarm_level=msg["level"],
                       reason=msg["reason"], latency_ms=round(latency_ms, 2),
                       queued_ms=round(max(0.0, self._t_start - self._t_recv) * 1e3, 2))
+        elif msg["type"] == "snippet":
+            self.counts["snippets"] += 1
+            log_event(log, "snippet", event_id=msg["event"], channels=len(msg["channel"]), n_t=msg["n_t"])
         else:
             self.counts["locations"] += 1
             log_event(log, "location", event_id=msg["event"], lat=round(msg["lat"], 4), lon=round(msg["lon"], 4),

@@ -270,6 +270,7 @@ class Detector:
         # called at the end of every decision block with (data time, picks released by it): the
         # EEW chain decides on this fixed grid, so its messages do not depend on frame sizes
         self.on_block = None
+        self.archive = None          # an edge.archive.WaveformArchive, when snippets are wanted
         self.moveout = MoveoutFilter(self.along_km, cfg.moveout)
         # stream bookkeeping
         self._origin: float | None = None      # data time of raw sample 0 since the last reset
@@ -335,10 +336,18 @@ class Detector:
             a.fill(0)
         self._pending_at.fill(-1)
         self.health.clear()
+        if self.archive is not None:
+            self.archive.clear()
         self.moveout.reset()
         self.peaks.reset()
         self._origin = None
         self._proc_count = 0
+
+    def index_at(self, t: float) -> int:
+        """The first processing-grid sample at or after data time ``t`` (inverse of :meth:`time_of`)."""
+        g = self.grid
+        raw = (t - self._origin + g.delay_s) * g.fs_in_hz
+        return int(np.ceil((raw + 1) / g.decimation - 1 - 1e-6))
 
     def time_of(self, index: np.ndarray | float) -> np.ndarray | float:
         """Data time of processing-grid sample ``index`` (after the FIR delay is taken out)."""
@@ -366,6 +375,8 @@ class Detector:
         cf = self._cf[:n_out]
         onset = self._onset[:n_out]
         onset[:] = rows
+        if self.archive is not None:         # before the band-pass: what central's classifier wants
+            self.archive.add(rows, self._proc_count)
         sosfilt_rows(onset, self._sos_onset, self._zi_onset, self._sos_row)
         sosfilt_rows(rows, self._sos, self._zi, self._sos_row)
         h.add_band(rows)

@@ -71,6 +71,8 @@ class EewEvent:
     level: str = "none"
     last_pick_data_time: float = 0.0
     previous_answer: object | None = None
+    snippet_window: tuple | None = None                 # (t_start, t_end, archive columns) planned
+    snippet_sent: bool = False
     # (seconds since first detection, latest relocation, answer, curvature a) at every relocation
     history: list = field(default_factory=list)
 
@@ -127,6 +129,8 @@ class EewProcessor:
         self.last_block_time = 0.0                            # data time at the end of the newest block
         self.events_closed = 0
         self.location_failures = 0
+        self.snippet_failures = 0
+        self.snippet_channels = 20
         self.seq = 0
         detector.on_block = self.on_block
 
@@ -149,6 +153,9 @@ class EewProcessor:
                 ev.first_detection = min(ev.first_detection, p.trigger_time)
                 ev.last_pick_data_time = now
         self._fallback(now)
+        for old in self.recent_events:              # closed ones too: their snippet is still due
+            if old.snippet_window is not None and not old.snippet_sent and now >= old.snippet_window[1]:
+                self._send_snippet(old)
         if ev is None:
             return
         n = len(ev.picks)
@@ -194,6 +201,8 @@ class EewProcessor:
         fit = curvature_a(along[near], t[near])
         ev.history.append((now - ev.first_detection, loc, best, fit.a))
         ev.magnitude = self._magnitude(best, picks, now)
+        if not ev.snippet_sent:
+            ev.snippet_window = self._plan_snippet(ev, best)
         err_h = float(best.err_major_km)
         self._send({"type": "location", "event": ev.id, "origin_time": best.origin_time, "lat": best.lat,
                     "lon": best.lon, "depth_km": best.depth_km, "err_h_km": err_h, "err_z_km": best.err_z_km,
@@ -251,6 +260,40 @@ class EewProcessor:
         peak = np.where(peak >= MIN_PEAK_SNR * noise, peak, 0.0)
         m, _, _ = self.magnitude.magnitude(peak, hypo)
         return m
+
+    def _plan_snippet(self, ev: EewEvent, loc) -> tuple | None:
+        """Which kept channels (nearest the epicentre) and which data-time span (5 s before the
+        earliest of their P arrivals to 45 s after the latest: the classifier's windows) the event's
+        snippet will hold; P from the channel's pick, else predicted from ``loc``."""
+        archive = self.det.archive
+        if archive is None:
+            return None
+        cols = archive.channels
+        dist = epicentral_km(loc.lat, loc.lon, self.proc_lat[cols], self.proc_lon[cols])
+        take = np.sort(np.argsort(dist)[:self.snippet_channels])
+        idx = cols[take]
+        predicted = self.locator.synthetic_times(self.proc_lat[idx], self.proc_lon[idx], 0.0,
+                                                 source=(loc.lat, loc.lon, loc.depth_km), origin_time=loc.origin_time)
+        p = np.array([ev.picks[i].time if i in ev.picks else predicted[k] for k, i in enumerate(idx.tolist())])
+        if not np.all(np.isfinite(p)):
+            return None
+        return float(p.min() - 5.0), float(p.max() + 45.0), take
+
+    def _send_snippet(self, ev: EewEvent) -> None:
+        """The planned waveforms as a ``snippet`` message (lossy: the uplink may drop it, counted)."""
+        ev.snippet_sent = True
+        det, archive = self.det, self.det.archive
+        t_start, t_end, take = ev.snippet_window
+        first = det.index_at(t_start)
+        n = det.index_at(t_end) - first
+        data = archive.window(first, n)
+        if data is None:                     # a gap or restart since: those samples are gone
+            self.snippet_failures += 1
+            return
+        data = data[take]
+        centre = det.channel0 + archive.channels[take] * det.grid.stack + det.grid.stack // 2
+        self._send({"type": "snippet", "event": ev.id, "t0": float(det.time_of(first)), "fs": float(det.grid.fs_hz),
+                    "channel": centre.astype(np.int32), "n_t": int(n), "data": data.astype(np.float32)})
 
     def _distance_to_segment(self, loc) -> float:
         epi = epicentral_km(loc.lat, loc.lon, self.proc_lat, self.proc_lon)

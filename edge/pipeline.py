@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from edge.archive import WaveformArchive, kept_channels
 from edge.channels import ChannelGeometry
 from edge.config import EdgeConfig
 from edge.detection import Detector, Pick
@@ -47,6 +48,10 @@ def build_chain(config: EdgeConfig, geometry: ChannelGeometry, *, fs_hz: float, 
     eew = EewProcessor(detector, lat=geometry.lat, lon=geometry.lon, elev_m=geometry.elev_m,
                        locator=locator_for(config.model, config.locator), magnitude=MagnitudeRelation.default(),
                        config=config.eew, emit=emit, box=config.box, channel0=ch0, keep_events=1)
+    if config.archive.seconds > 0:
+        cols = kept_channels(detector.along_km, config.archive.spacing_km)
+        detector.archive = WaveformArchive(cols, int(round(config.archive.seconds * detector.grid.fs_hz)))
+        eew.snippet_channels = config.archive.snippet_channels
     if on_picks is not None:
         def on_block(now: float, picks: list[Pick]) -> None:
             eew.on_block(now, picks)          # the alarm path first
