@@ -4,7 +4,7 @@ A snippet holds the waveforms of a box's channels nearest a located event. For e
 stored P pick of that box event, the classifier's window is cut (5,000 samples at 100 Hz from 5 s
 before the pick: DESIGN.md's measurement) and run through the shipped DAS model in a worker thread
 (inference never holds up the intake). Each result is combined with what the event had (the
-normalised product of all its measurements' probabilities) and stored as a new classification.
+normalised product over its snippets, each one look) and stored as a new classification.
 """
 from __future__ import annotations
 
@@ -56,18 +56,21 @@ def snippet_windows(store: EventStore, msg: dict) -> np.ndarray:
 
 
 def combine(previous: dict | None, prob: np.ndarray) -> dict:
-    """The event's probabilities after ``prob`` (n, 3) joined its earlier ``previous`` (class
-    probabilities and ``n_measurements``): mean log-probability over all, normalised."""
-    logp = np.log(np.clip(prob, 1e-6, 1.0)).sum(axis=0)
-    n = prob.shape[0]
+    """The event's probabilities after a snippet's windows ``prob`` (n, 3) joined the earlier
+    ``previous`` (class probabilities, ``looks``, ``n_measurements``). One snippet is one look at the
+    source (its channels, 1 km apart on one fiber, see it from nearly the same place: their mean
+    log-probability); looks multiply (the same rule as ``models.classifier.data.look_weights``)."""
+    look = np.log(np.clip(prob, 1e-6, 1.0)).mean(axis=0)
+    looks, n = 1, prob.shape[0]
     if previous:
-        n_old = int(previous.get("n_measurements") or 0)
-        logp = logp + n_old * np.log(np.clip([previous[c] for c in CLASSES], 1e-6, 1.0))
-        n += n_old
-    mean = logp / n
+        old = int(previous.get("looks") or 1)
+        look = look + old * np.log(np.clip([previous[c] for c in CLASSES], 1e-6, 1.0))
+        looks += old
+        n += int(previous.get("n_measurements") or 0)
+    mean = look / looks
     p = np.exp(mean - mean.max())
     p /= p.sum()
-    return {"probabilities": {c: round(float(p[i]), 6) for i, c in enumerate(CLASSES)}, "n": n}
+    return {"probabilities": {**{c: round(float(p[i]), 6) for i, c in enumerate(CLASSES)}, "looks": looks}, "n": n}
 
 
 class SnippetClassifier:

@@ -3,8 +3,9 @@
 Every message is decoded by the edge's own hardened decoder (:mod:`edge.wire`), checked against the
 box that sent it (the ZeroMQ routing id a box connects with is its box id: a message claiming another
 box is a masquerade and is rejected), de-duplicated by ``(box, seq)`` and handed on. ``location`` and
-``alarm`` messages are acknowledged, duplicates included (the first ack may have been lost), so that the
-box can drop them from its journal. Nothing a box sends can stop the collector or disturb other boxes:
+``alarm`` messages and the ``picks`` of an event (what a box journals: ``edge.uplink.is_reliable``) are
+acknowledged, duplicates included (the first ack may have been lost), so that the box can drop them
+from its journal. Nothing a box sends can stop the collector or disturb other boxes:
 anything malformed, oversized or unknown is counted by reason and logged, and the loop goes on.
 """
 from __future__ import annotations
@@ -18,10 +19,10 @@ import zmq
 
 from edge.exceptions import DecodeError
 from edge.logs import log_event
+from edge.uplink import is_reliable
 from edge.wire import decode_message, encode_message
 
 log = logging.getLogger("central.collector")
-ACKED_TYPES = frozenset({"location", "alarm"})
 MAX_MESSAGE = 16 * 2**20
 
 
@@ -125,7 +126,7 @@ class Collector:
             self.counts["accepted"] += 1
             by_type = self.counts["by_type"]
             by_type[msg["type"]] = by_type.get(msg["type"], 0) + 1
-        if msg["type"] in ACKED_TYPES:
+        if is_reliable(msg):
             acks.setdefault(identity, []).append(msg["seq"])
 
     def _send_ack(self, identity: bytes, seqs: list[int]) -> None:

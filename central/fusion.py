@@ -83,14 +83,16 @@ def fuse_event(store: EventStore, event_id: int, locator: Locator, settings: Fus
     weight = np.clip(np.nan_to_num(p["snr"], nan=1.0), 1.0, 20.0)
     try:
         loc = locator.locate(p["lat"], p["lon"], p["elev_m"], p["time"], weight)
-        # Cleaning: a first pick on a channel where P was missed is S or coda, seconds late. P picks
-        # outnumber them, so the solution from all picks is near enough for residuals to show them;
-        # twice, each time judging every pick against the newer solution (a P pick dropped by the
-        # first, biased solution comes back).
-        for _ in range(2):
+        # Cleaning: a first pick on a channel where P was missed is S or coda, seconds late (and after
+        # a central restart the P picks sent meanwhile are gone: picks are lossy, so a box may be
+        # left with late picks only). Late picks pull the origin time late, so the all-picks solution
+        # shows them as late and the true P picks as early: drop the late ones first, relocate, then
+        # judge every pick against the newer solution (a P pick dropped by the biased one comes back).
+        for two_sided in (False, True):
             predicted = locator.synthetic_times(p["lat"], p["lon"], p["elev_m"], origin_time=loc.origin_time,
                                                 source=(loc.lat, loc.lon, loc.depth_km))
-            keep = np.abs(p["time"] - predicted) <= settings.max_residual_s
+            residual = p["time"] - predicted
+            keep = (np.abs(residual) if two_sided else residual) <= settings.max_residual_s
             if keep.all() or keep.sum() < settings.min_picks:
                 break
             loc = locator.locate(p["lat"][keep], p["lon"][keep], p["elev_m"][keep], p["time"][keep], weight[keep])

@@ -1,9 +1,12 @@
 """Messages to central: a journal for what must arrive, a bounded queue for what may be dropped.
 
-``location`` and ``alarm`` messages are appended to the on-disk journal (:mod:`edge.journal`) and
-sent, in sequence order, again and again until central acknowledges them, across central outages and
-restarts of either side. ``picks``, ``heartbeat``, ``hello`` and ``snippet`` messages wait in a bounded
-queue and are dropped, counted, when it is full or central cannot take them.
+``location`` and ``alarm`` messages, and the ``picks`` of an event (``event`` not null), are appended
+to the on-disk journal (:mod:`edge.journal`) and sent, in sequence order, again and again until
+central acknowledges them, across central outages and restarts of either side: central relocates
+events with all boxes' picks, and a restart that lost the P picks sent meanwhile left it the S and
+coda picks only (the end-to-end test saw a fused location 52 km off from exactly that). Noise
+``picks`` (no event), ``heartbeat``, ``hello`` and ``snippet`` messages wait in a bounded queue and are
+dropped, counted, when it is full or central cannot take them.
 
 Everything network- and disk-bound runs in the uplink's own thread, which alone owns its ZeroMQ
 DEALER socket; :meth:`Uplink.submit` only stamps the sequence number and appends to an in-memory
@@ -29,6 +32,12 @@ from edge.wire import decode_message, encode_message
 
 log = logging.getLogger("edge.uplink")
 RELIABLE = frozenset({"location", "alarm"})
+
+
+def is_reliable(msg: dict) -> bool:
+    """Whether ``msg`` must reach central (journaled and resent until acknowledged)."""
+    kind = msg.get("type")
+    return kind in RELIABLE or (kind == "picks" and msg.get("event") is not None)
 POLL_S = 0.02
 
 
@@ -76,7 +85,7 @@ class Uplink:
             seq = self._seq.next()
         msg = {**msg, "v": msg.get("v", 1), "box": self.box, "seq": seq, "sent": msg.get("sent", time.time())}
         self.counts["submitted"] += 1
-        if msg.get("type") in RELIABLE:
+        if is_reliable(msg):
             self._reliable.append(msg)
         elif len(self._lossy) >= self.settings.queue_max:
             self._count_drop(msg.get("type", "?"))

@@ -85,7 +85,7 @@ def run(out: Path, *, speed: float = 2.0, seed: int = 0) -> int:
         src = line.source_of(k)
         match = [e for e in events if e.get("origin_time") is not None and abs(e["origin_time"] - src.origin_time) < 10]
         found = ", ".join(f"central event {e['id']} {_km(e, src):.1f} km off, boxes {' '.join(e['boxes'])}"
-                          for e in match) or "not in the store"
+                          f"{_class_text(e)}" for e in match) or "not in the store"
         say(f"truth: event {k} M{src.magnitude:.1f} at {src.lat:.3f}N {src.lon:.3f}E {src.depth_km:.0f} km: {found}")
     say(f"the store stays: `python -m central events --db {line.db}`; browse it again with "
         f"`python -m central run --config {line.central_config}` (the status URL is in its ready line)")
@@ -94,6 +94,14 @@ def run(out: Path, *, speed: float = 2.0, seed: int = 0) -> int:
     say(f"result: {len(events)} events stored, {len(fused)} fused from several boxes; relays stopped by an alarm "
         f"at: {', '.join(stops) or 'none'}" + ("" if ok else " (NOT as expected: nothing fused)"))
     return 0 if ok else 1
+
+
+def _class_text(event: dict) -> str:
+    c = event.get("classification")
+    if not c:
+        return ", not classified"
+    best = max(("earthquake", "collapse", "explosion"), key=lambda k: c.get(k, 0.0))
+    return f", classified {best} ({c[best]:.2f}, {c.get('n_measurements')} measurements)"
 
 
 def _km(event: dict, src) -> float:

@@ -80,18 +80,32 @@ def class_weights(labels: np.ndarray) -> np.ndarray:
     return w
 
 
-def event_probabilities(prob: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Event-level class probabilities from per-measurement ones: the normalised product of the
-    measurements' probabilities (mean log-probability; each measurement an independent look at the
-    same source). Returns (event ids, probabilities (n_events, 3), measurements per event)."""
+def event_probabilities(prob: np.ndarray, event: np.ndarray, weight: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Event-level class probabilities from per-measurement ones: the normalised weighted product
+    of the measurements' probabilities (weighted mean log-probability; each independent look at the
+    source weighs 1, so the DAS channels of one fiber, which see the source from nearly the same
+    place, share one weight between them: see :func:`look_weights`). Returns (event ids,
+    probabilities (n_events, 3), measurements per event)."""
     ids, inv, counts = np.unique(event, return_inverse=True, return_counts=True)
-    logp = np.log(np.clip(prob, 1e-6, 1.0))
+    w = np.ones(len(event)) if weight is None else np.asarray(weight, float)
+    logp = np.log(np.clip(prob, 1e-6, 1.0)) * w[:, None]
     total = np.zeros((ids.size, prob.shape[1]))
     np.add.at(total, inv, logp)
-    total /= counts[:, None]
+    total /= np.bincount(inv, weights=w)[:, None]
     total -= total.max(axis=1, keepdims=True)
     p = np.exp(total)
     return ids, p / p.sum(axis=1, keepdims=True), counts
+
+
+def look_weights(event: np.ndarray, channels: int) -> np.ndarray:
+    """Weights of measurements as independent looks: 1 per seismometer (C = 3); for DAS (C = 1) the
+    channels of one event in one file share a weight of 1 (measured on the held-out set: counting
+    each channel as a look let 10 correlated channels outvote the stations, 90.5 % against 93.5 %)."""
+    if channels != 1:
+        return np.ones(len(event))
+    _, inv, counts = np.unique(event, return_inverse=True, return_counts=True)
+    return 1.0 / counts[inv]
 
 
 def event_values(values: np.ndarray, event: np.ndarray, ids: np.ndarray) -> np.ndarray:

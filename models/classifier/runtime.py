@@ -17,6 +17,7 @@ from models.classifier.data import (
     WINDOW,
     MeasurementError,
     event_probabilities,
+    look_weights,
 )
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -63,7 +64,7 @@ def classify(groups: list[tuple[np.ndarray, np.ndarray]], sessions: dict[int, Cl
              ) -> dict[int, dict]:
     """Per-event probabilities from measurement groups ``[(data (n, C, 5000), event (n,)), ...]``
     (any C per group). Returns ``{event: {"earthquake": p, "collapse": p, "explosion": p, "n": count}}``."""
-    probs, events = [], []
+    probs, events, weights = [], [], []
     for data, event in groups:
         if len(data) == 0:
             continue
@@ -71,8 +72,9 @@ def classify(groups: list[tuple[np.ndarray, np.ndarray]], sessions: dict[int, Cl
         session = (sessions or {}).get(c) or shipped_session(c)
         probs.append(session.probabilities(data))
         events.append(np.asarray(event, np.int64))
+        weights.append(look_weights(events[-1], c))
     if not probs:
         return {}
-    ids, p, counts = event_probabilities(np.concatenate(probs), np.concatenate(events))
+    ids, p, counts = event_probabilities(np.concatenate(probs), np.concatenate(events), np.concatenate(weights))
     return {int(e): {**{name: float(p[i, k]) for k, name in enumerate(CLASSES)}, "n": int(counts[i])}
             for i, e in enumerate(ids.tolist())}

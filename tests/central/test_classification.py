@@ -46,11 +46,14 @@ def test_windows_start_5_s_before_each_pick():
 
 
 def test_product_rule_across_snippets():
-    first = combine(None, np.array([[0.8, 0.1, 0.1]]))
-    assert first["n"] == 1 and first["probabilities"]["earthquake"] == pytest.approx(0.8)
-    both = combine({**first["probabilities"], "n_measurements": 1}, np.array([[0.5, 0.25, 0.25]]))
+    """A snippet's channels are one look (their mean log-probability); snippets multiply."""
+    first = combine(None, np.array([[0.8, 0.1, 0.1], [0.8, 0.1, 0.1]]))
+    assert first["n"] == 2 and first["probabilities"]["looks"] == 1
+    assert first["probabilities"]["earthquake"] == pytest.approx(0.8)
+    both = combine({**first["probabilities"], "n_measurements": 2}, np.array([[0.5, 0.25, 0.25]]))
     p = np.sqrt(np.array([0.8, 0.1, 0.1]) * np.array([0.5, 0.25, 0.25]))
-    assert both["n"] == 2 and both["probabilities"]["earthquake"] == pytest.approx(p[0] / p.sum(), abs=1e-5)
+    assert both["n"] == 3 and both["probabilities"]["looks"] == 2
+    assert both["probabilities"]["earthquake"] == pytest.approx(p[0] / p.sum(), abs=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,7 @@ def test_node_classifies_snippets_and_serves_the_result(node, das_model):  # noq
         a.send(encode_message(picks("box-a", 2, "a-1", T0 + 3.0)))
         a.send(encode_message(snippet("box-a", 3, "a-1", T0 + 3.0)))
         a.send(encode_message(snippet("box-a", 4, "a-9", T0 + 3.0)))   # an event central never heard of
-        assert a.acked() == {1}                               # picks and snippets are not acked (lossy)
+        assert a.acked() == {1, 2}                  # an event's picks are acked (journaled); snippets are lossy
         end = time.monotonic() + 10
         while (n.counts["snippets"]["classified"] < 1 or n.counts["snippets"]["no_event"] < 1) \
                 and time.monotonic() < end:

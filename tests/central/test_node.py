@@ -223,7 +223,7 @@ def test_node_fuses_two_boxes(node):
                                               mag=5.0)))
             picks = store_box_event(scratch, box, b * N_CH, lat[sl], lon[sl], seen, times[sl][seen], 0)
             sock.send(encode_message({**picks, "seq": 3}))
-            assert sock.acked() == {2}
+            assert sock.acked() == {2, 3}            # the location and the picks of its event
         end = time.monotonic() + 10
         while n.counts["fused"] == 0 and time.monotonic() < end:
             time.sleep(0.1)

@@ -82,6 +82,13 @@ def test_event_probability_is_the_normalised_product():
     assert p[1] == pytest.approx(expect / expect.sum())
     assert p[0] == pytest.approx(prob[2])
     assert class_weights(np.array([0, 0, 0, 1])) == pytest.approx([4 / 9, 4 / 3, 0.0])
+    # three DAS channels of event 7 are one look beside one seismometer of it
+    from models.classifier.data import look_weights
+    w = np.r_[look_weights(np.array([7, 7, 7]), 1), look_weights(np.array([7]), 3)]
+    das, seis = np.array([0.2, 0.4, 0.4]), np.array([0.9, 0.05, 0.05])
+    _, p, n = event_probabilities(np.array([das, das, das, seis]), np.array([7, 7, 7, 7]), w)
+    expect = np.sqrt(das * seis)
+    assert n.tolist() == [4] and p[0] == pytest.approx(expect / expect.sum())
 
 
 def test_scores_and_cleaning_scores():
