@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(PY) -m bench
 
 fuzz: $(STAMP)
-	$(PY) -m bench.fuzz --examples $${FUZZ_EXAMPLES:-100000}
+	$(PY) -m bench.fuzz --per-decoder $${FUZZ_PER_DECODER:-100000}
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

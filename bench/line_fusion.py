@@ -1,7 +1,7 @@
 """A whole line on loopback: the Kyushu-like reach cut into segments, one emulator and one edge daemon
 per segment, one central node fusing them and sending alerts down.
 
-``python -m bench.line_fusion [--segments 3] [--events 13,0,12] [--speed 1]``
+``python -m bench.line_fusion [--segments 3] [--scenario kyushu-2022|random] [--events 13,0,12] [--speed 1]``
 
 Printed per event: the true epicentre's distance to the line, each box's epicentral error (its latest
 location), the fused error, and per box when central's alert reached it against its own first location
@@ -73,7 +73,9 @@ def summarise(line: Line, sources) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.line_fusion", description=__doc__.split("\n\n")[0])
     p.add_argument("--segments", type=int, default=3)
-    p.add_argument("--events", default="13,0,12", help="kyushu-2022 event indices")
+    p.add_argument("--scenario", default="kyushu-2022", choices=["kyushu-2022", "random"],
+                   help="kyushu-2022, or random (10 events around the whole route from --seed)")
+    p.add_argument("--events", default="13,0,12", help="the scenario's event indices")
     p.add_argument("--speed", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--interval", type=float, default=60.0, help="data seconds between events (default 60)")
@@ -82,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        r = run(LineSetup(segments=args.segments, events=args.events, speed=args.speed, seed=args.seed,
-                          event_interval_s=args.interval), workdir)
-    print(f"line fusion: {args.segments} segments of the kyushu-2022 reach (100 Hz, 100 m), events {args.events}")
+        r = run(LineSetup(segments=args.segments, scenario=args.scenario, events=args.events, speed=args.speed,
+                          seed=args.seed, event_interval_s=args.interval), workdir)
+    print(f"line fusion: {args.segments} segments of the kyushu-2022 reach (100 Hz, 100 m), {args.scenario} events "
+          f"{args.events} (seed {args.seed})")
     for row in r["events"]:
         boxes = ", ".join(f"{b}: err {v.get('err_km')} km, alert lead {v.get('alert_lead_s')} s"
                           for b, v in sorted(row["boxes"].items()))

@@ -71,8 +71,6 @@ class EewEvent:
     level: str = "none"
     last_pick_data_time: float = 0.0
     previous_answer: object | None = None
-    snippet_window: tuple | None = None                 # (t_start, t_end, archive columns) planned
-    snippet_sent: bool = False
     # (seconds since first detection, latest relocation, answer, curvature a) at every relocation
     history: list = field(default_factory=list)
 
@@ -131,6 +129,9 @@ class EewProcessor:
         self.location_failures = 0
         self.snippet_failures = 0
         self.snippet_channels = 20
+        # (t_start, t_end, archive columns) of the snippets still due, by event; the ids already sent
+        self._snippet_plans: dict[str, tuple] = {}
+        self._snippets_sent: deque[str] = deque(maxlen=64)
         self.seq = 0
         detector.on_block = self.on_block
 
@@ -153,9 +154,10 @@ class EewProcessor:
                 ev.first_detection = min(ev.first_detection, p.trigger_time)
                 ev.last_pick_data_time = now
         self._fallback(now)
-        for old in self.recent_events:              # closed ones too: their snippet is still due
-            if old.snippet_window is not None and not old.snippet_sent and now >= old.snippet_window[1]:
-                self._send_snippet(old)
+        for event_id, plan in list(self._snippet_plans.items()):   # closed events' too: still due
+            if now >= plan[1]:
+                del self._snippet_plans[event_id]
+                self._send_snippet(event_id, plan)
         if ev is None:
             return
         n = len(ev.picks)
@@ -201,8 +203,13 @@ class EewProcessor:
         fit = curvature_a(along[near], t[near])
         ev.history.append((now - ev.first_detection, loc, best, fit.a))
         ev.magnitude = self._magnitude(best, picks, now)
-        if not ev.snippet_sent:
-            ev.snippet_window = self._plan_snippet(ev, best)
+        if ev.id not in self._snippets_sent:
+            plan = self._plan_snippet(ev, best)
+            if plan is not None:
+                self._snippet_plans[ev.id] = plan
+                while len(self._snippet_plans) > 16:           # bounded: the oldest plan gives way
+                    self._snippet_plans.pop(next(iter(self._snippet_plans)))
+                    self.snippet_failures += 1
         err_h = float(best.err_major_km)
         self._send({"type": "location", "event": ev.id, "origin_time": best.origin_time, "lat": best.lat,
                     "lon": best.lon, "depth_km": best.depth_km, "err_h_km": err_h, "err_z_km": best.err_z_km,
@@ -279,11 +286,11 @@ class EewProcessor:
             return None
         return float(p.min() - 5.0), float(p.max() + 45.0), take
 
-    def _send_snippet(self, ev: EewEvent) -> None:
+    def _send_snippet(self, event_id: str, plan: tuple) -> None:
         """The planned waveforms as a ``snippet`` message (lossy: the uplink may drop it, counted)."""
-        ev.snippet_sent = True
+        self._snippets_sent.append(event_id)
         det, archive = self.det, self.det.archive
-        t_start, t_end, take = ev.snippet_window
+        t_start, t_end, take = plan
         first = det.index_at(t_start)
         n = det.index_at(t_end) - first
         data = archive.window(first, n)
@@ -292,7 +299,7 @@ class EewProcessor:
             return
         data = data[take]
         centre = det.channel0 + archive.channels[take] * det.grid.stack + det.grid.stack // 2
-        self._send({"type": "snippet", "event": ev.id, "t0": float(det.time_of(first)), "fs": float(det.grid.fs_hz),
+        self._send({"type": "snippet", "event": event_id, "t0": float(det.time_of(first)), "fs": float(det.grid.fs_hz),
                     "channel": centre.astype(np.int32), "n_t": int(n), "data": data.astype(np.float32)})
 
     def _distance_to_segment(self, loc) -> float:

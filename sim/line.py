@@ -25,14 +25,17 @@ class LineSetup:
     """What runs on the line.
 
     segments : boxes, each over an equal share of the reach's channels.
-    events : kyushu-2022 event indices, streamed one after another.
+    scenario : "kyushu-2022" or "random" (10 events around the whole route, drawn from ``seed``).
+    events : the scenario's event indices, streamed one after another.
     first_event_s, event_interval_s : data seconds to the first event's origin and between events.
     speed : stream pacing, x real time.
     relays : give every box a relay controller (firmware_py) on a pseudo-terminal.
+    tail_s : data streamed after the last event's slot.
     fs_hz, spacing_m : the interrogator's rate and channel spacing (the whole reach at 100 m is 975 channels).
     """
 
     segments: int = 3
+    scenario: str = "kyushu-2022"
     events: str = "13,0,12"
     first_event_s: float = 30.0
     event_interval_s: float = 60.0
@@ -41,6 +44,7 @@ class LineSetup:
     relays: bool = False
     fs_hz: float = 100.0
     spacing_m: float = 100.0
+    tail_s: float = 0.0            # data after the last event's slot (its snippet is due ~50 s after P)
 
     @property
     def n_events(self) -> int:
@@ -48,7 +52,7 @@ class LineSetup:
 
     @property
     def duration_s(self) -> float:
-        return self.first_event_s + self.event_interval_s * self.n_events
+        return self.first_event_s + self.event_interval_s * self.n_events + self.tail_s
 
 
 class Line:
@@ -156,8 +160,10 @@ class Line:
         origin time on the line's data clock."""
         from dataclasses import replace
 
-        from sim.scenarios import kyushu_2022
-        src = kyushu_2022(seed=self.setup.seed)[int(self.setup.events.split(",")[k])].sources[0]
+        from sim.scenarios import kyushu_2022, random_events
+        items = (kyushu_2022(seed=self.setup.seed) if self.setup.scenario == "kyushu-2022"
+                 else random_events(n_events=10, seed=self.setup.seed))
+        src = items[int(self.setup.events.split(",")[k])].sources[0]
         t = None if self.t0 is None else self.t0 + self.setup.first_event_s + k * self.setup.event_interval_s
         return src if t is None else replace(src, origin_time=t)
 
@@ -169,7 +175,7 @@ class Line:
 
     def _grid(self, first: int, n: int) -> list[str]:
         s = self.setup
-        return ["--scenario", "kyushu-2022", "--events", s.events, "--fs", f"{s.fs_hz:g}", "--spacing-m",
+        return ["--scenario", s.scenario, "--events", s.events, "--fs", f"{s.fs_hz:g}", "--spacing-m",
                 f"{s.spacing_m:g}", "--first-channel", str(first), "--channels", str(n), "--seed", str(s.seed)]
 
     def _reach_channels(self) -> int:

@@ -27,7 +27,7 @@ def run(out: Path, *, speed: float = 2.0, seed: int = 0) -> int:
         print(f"[{time.monotonic() - start:6.1f} s] {text}", flush=True)
 
     setup = LineSetup(segments=3, events=EVENTS, first_event_s=20.0, event_interval_s=40.0, speed=speed,
-                      seed=seed, relays=True)
+                      seed=seed, relays=True, tail_s=30.0)   # the tail: the last event's snippets are due
     with Line(out, setup) as line:
         line.start()
         say(f"central on {line.collector_ep} (alerts on {line.downlink_ep}), store {line.db}")

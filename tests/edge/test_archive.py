@@ -66,3 +66,20 @@ def test_a_located_event_sends_one_snippet_with_its_p_waves():
     # it travels: the wire codec takes it as it is
     back = decode_message(encode_message({**s, "type": "snippet"}))
     assert np.array_equal(back["data"], s["data"].astype(np.float32))
+
+
+def test_a_snippet_is_sent_even_when_the_next_event_came_first():
+    """The daemon keeps one open event; a second event 35 s after the first must not cancel the
+    first one's snippet, due 45 s after its P."""
+    rec = simulate(magnitude=4.0, length_km=30.0, duration_s=40.0, origin_after_s=20.0, seed=21)
+    layout = rec.scene.layout
+    piece = rec.data[:int(35 * rec.fs)]
+    data = np.concatenate([piece] * 4)                    # the event at 20 s, 55 s, 90 s, 125 s of data
+    msgs: list[dict] = []
+    chain = build_chain(EdgeConfig(), ChannelGeometry(layout.lat, layout.lon, layout.elev_m), fs_hz=rec.fs, ch0=0,
+                        emit=msgs.append)
+    for i in range(0, data.shape[0], 100):
+        chain.detector.process(data[i:i + 100], rec.t0 + i / rec.fs)
+    events = list(dict.fromkeys(m["event"] for m in msgs if m["type"] == "location"))
+    snippets = [m["event"] for m in msgs if m["type"] == "snippet"]
+    assert len(events) >= 2 and snippets[:2] == events[:2]
