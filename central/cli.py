@@ -1,4 +1,4 @@
-"""Command line of the central node: ``python -m central run|events|export|collect``."""
+"""Command line of the central node: ``python -m central run|events|export|collect|forecast|review``."""
 from __future__ import annotations
 
 import argparse
@@ -160,6 +160,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", help="append the messages to this file (default: stdout)")
     c.add_argument("--types", help="only print these message types (comma-separated)")
     c.set_defaults(func=cmd_collect)
+    f = sub.add_parser("forecast", help="the yearly SafeNet forecast for --year from the catalog before it",
+                       description="Computes the catalog indicators and map patches of the years before --year from "
+                                   "the store's events or an imported catalog CSV (time, lat, lon, depth_km, "
+                                   "magnitude), runs the SafeNet ONNX model (onnxruntime), stores the forecast and "
+                                   "writes forecast-Y.csv, .geojson and .png. Prints a JSON summary.")
+    f.add_argument("--year", type=int, required=True, help="the year forecast (the catalog up to 1 January of it)")
+    f.add_argument("--config", help="central.toml ([forecast] and the db path)")
+    f.add_argument("--db", help="the store file (overrides the config's)")
+    f.add_argument("--catalog", help="catalog CSV to forecast from (default: the config's, else the store's events)")
+    f.add_argument("--model", help="SafeNet .onnx with its .card.json (default: the config's, else the shipped one)")
+    f.add_argument("--maps", help="maps.npz with the model's static layers (default: the config's, else none)")
+    f.add_argument("--out", help="directory for the CSV, GeoJSON and PNG (default: the config's out_dir)")
+    f.set_defaults(func=cmd_forecast)
     v = sub.add_parser("review", help="keep, relabel or drop the classifier's flagged training events",
                        description="Review the events `python -m models classifier clean` flagged: interactively, "
                                    "from an event,decision CSV (--from), or for simulated sets as an analyst who "
@@ -171,6 +184,28 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--truth", help="simulated sets: decide from this events.json of `python -m sim classes`")
     v.set_defaults(func=cmd_review)
     return p
+
+
+def cmd_forecast(args) -> int:
+    """The yearly forecast: from the stored or an imported catalog, with the SafeNet ONNX model."""
+    from dataclasses import replace
+
+    from central.config import load_central_config
+    from central.forecast import run_forecast
+    from central.store import EventStore
+    config = load_central_config(args.config)
+    settings = config.forecast
+    if args.model:
+        settings = replace(settings, model=args.model)
+    if args.maps:
+        settings = replace(settings, maps=args.maps)
+    store = EventStore(args.db or config.db)
+    try:
+        summary = run_forecast(args.year, settings, store, catalog_path=args.catalog, out_dir=args.out)
+    finally:
+        store.close()
+    print(json.dumps(summary))
+    return 0
 
 
 def cmd_review(args) -> int:

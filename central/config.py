@@ -21,6 +21,7 @@ from pathlib import Path
 
 from central.association import AssociationConfig
 from central.classification import ClassifierSettings
+from central.forecast import ForecastSettings
 from central.downlink import DownlinkSettings
 from central.fusion import FusionSettings
 from edge.config import from_table, read_toml
@@ -71,6 +72,7 @@ class CentralConfig:
     association: AssociationConfig = field(default_factory=AssociationConfig)
     fusion: FusionSettings = field(default_factory=FusionSettings)
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
 
     @classmethod
     def from_dict(cls, table: dict) -> CentralConfig:

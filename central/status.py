@@ -101,8 +101,7 @@ def render_page(store: EventStore, config: CentralConfig) -> str:
                         None if e["err_h_km"] is None else f'{e["err_h_km"]:.1f}',
                         None if e["mag"] is None else f'{e["mag"]:.1f}', e["level"], " ".join(e["boxes"]), kind])
     forecast = store.latest_forecast()
-    fc = ("<p>no forecast yet</p>" if forecast is None else
-          f'<p>forecast {forecast["year"]} ({html.escape(forecast["model"])}), {len(forecast["regions"])} regions</p>')
+    fc = "<p>no forecast yet</p>" if forecast is None else _forecast_html(forecast)
     return ("<!doctype html><html><head><meta charset='utf-8'><meta http-equiv='refresh' content='5'>"
             "<title>das-eew central</title><style>body{font-family:sans-serif;margin:1em}"
             "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
@@ -113,6 +112,21 @@ def render_page(store: EventStore, config: CentralConfig) -> str:
             + "<h2>Recent events</h2>" + _table(ev_rows, ["id", "origin time (UTC)", "lat", "lon", "depth km",
                                                           "err_h km", "M", "alarm", "boxes", "class"], "events")
             + f"<h2>Forecast</h2>{fc}</body></html>")
+
+
+def _forecast_html(forecast: dict, top: int = 10) -> str:
+    """The latest forecast: a line of counts per class and the regions most likely to reach the first
+    class edge."""
+    regions = forecast["regions"]
+    names = list(regions[0]["probabilities"]) if regions else []
+    counts = ", ".join(f"{sum(r['class'] == k for r in regions)} {html.escape(k)}" for k in names)
+    rows = [[r["region"], f'{r["south"]:.1f}-{r["north"]:.1f}', f'{r["west"]:.1f}-{r["east"]:.1f}', r["class"],
+             f'{r.get("p_first_edge", 0.0):.2f}']
+            for r in sorted(regions, key=lambda r: -r.get("p_first_edge", 0.0))[:top]]
+    head = (f'<p>forecast {forecast["year"]} ({html.escape(forecast["model"])}), {len(regions)} regions: '
+            f"{counts}</p>")
+    edge = names[1].split("-")[0] if len(names) > 1 else "?"
+    return head + _table(rows, ["region", "lat", "lon", "class", f"P(M >= {edge})"], "forecast")
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -250,7 +250,10 @@ def check_time_axis(time: np.ndarray, *, fs: float, t0: float, n_samples: int, k
     The replay assumes uniform sampling from ``t0``; a step off by more than half a sample means
     the file has gaps or a wrong ``fs``, and picks would be misplaced in time.
     """
-    time = np.asarray(time, dtype=np.float64)
+    time = np.asarray(time)
+    if time.dtype.kind not in "iuf":
+        raise RecordError(f"{key} must hold real numbers (s), got dtype {time.dtype}")
+    time = time.astype(np.float64)
     if time.shape != (n_samples,):
         raise RecordError(f"{key} has shape {time.shape}, expected ({n_samples},) = n_samples")
     step = np.diff(time)
@@ -261,7 +264,7 @@ def check_time_axis(time: np.ndarray, *, fs: float, t0: float, n_samples: int, k
     if off.size:
         i = int(off[0])
         raise RecordError(f"{key} step at sample {i + 1} is {step[i]:.6g} s, inconsistent with fs={fs} Hz")
-    if abs(time[0] - t0) * fs > 0.5:
+    if time.size and abs(time[0] - t0) * fs > 0.5:
         raise RecordError(f"{key}[0]={time[0]!r} disagrees with t0={t0!r} by more than half a sample")
 
 

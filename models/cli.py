@@ -1,4 +1,4 @@
-"""``python -m models classifier train|clean|evaluate|export|predict``.
+"""``python -m models classifier train|clean|evaluate|export|predict`` and ``python -m models safenet ...``.
 
 A data directory holds ``seismometer.npz`` (C = 3) and/or ``das.npz`` (C = 1), the measurement files
 of DESIGN.md with ``label`` (as ``python -m sim classes`` writes them). One model per kind; the
@@ -139,7 +139,8 @@ def cmd_evaluate(args) -> int:
         report[name] = scores(truth, np.argmax(p, axis=1), event_values(mag_all, event, ids), n)
     main = report["after"]
     if args.png:
-        confusion_png(main["confusion"], args.png, "event classifier, held-out set")
+        confusion_png(main["confusion"], args.png, "event classifier, held-out set",
+                      main.get("accuracy_by_magnitude"), main.get("accuracy_by_measurements"))
     print(f"events {main['events']}, accuracy {main['accuracy']}")
     for c in CLASSES:
         print(f"  {c:<11} precision {main['precision'][c]}  recall {main['recall'][c]}")
@@ -224,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="model directory (default: the shipped models)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
+    from models.safenet.cli import add_parser as add_safenet
+    add_safenet(top)
     return parser
 
 

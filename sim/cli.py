@@ -246,6 +246,17 @@ def cmd_calibrate_magnitude(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """Write a synthetic ETAS catalog with its region grid and maps (the SafeNet dataset directory)."""
+    from sim.catalogs import write_synthetic_dataset
+    res = write_synthetic_dataset(args.out, seed=args.seed, region_seed=args.region_seed, years=args.years,
+                                  start_year=args.start_year, burn_in_years=args.burn_in)
+    print(json.dumps({"events": res.n_events, "branching_ratio": round(res.branching_ratio, 4),
+                      **{f"share_{k}": round(v, 4) for k, v in res.shares.items()},
+                      "seconds": round(res.seconds, 1), "out": str(res.out)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m sim``."""
     parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__)
@@ -319,6 +330,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--write", help="write the TOML here (e.g. edge/data/magnitude.toml)")
     p.set_defaults(func=cmd_calibrate_magnitude)
+
+    p = sub.add_parser("catalog", help="synthetic ETAS catalog, region grid and maps for the yearly forecast")
+    p.add_argument("--out", required=True, help="output directory (catalog.csv, grid.json, maps.npz, truth.json)")
+    p.add_argument("--seed", type=int, default=0, help="catalog seed (default 0)")
+    p.add_argument("--region-seed", type=int, default=0, help="faults, geology and background rate (default 0)")
+    p.add_argument("--years", type=int, default=60, help="years of catalog (default 60)")
+    p.add_argument("--start-year", type=int, default=1960, help="first calendar year (default 1960)")
+    p.add_argument("--burn-in", type=float, default=100.0,
+                   help="years simulated before the start and dropped, so the rate is stationary (default 100)")
+    p.set_defaults(func=cmd_catalog)
 
     p = sub.add_parser("demo", help="generate one kyushu-2022 event, summarise and plot it")
     p.add_argument("--out", default="demo-out", help="output directory (default demo-out)")

@@ -44,8 +44,10 @@ def cleaning_scores(flagged: np.ndarray, wrong: np.ndarray) -> dict:
             "flagged": len(flagged), "wrong": len(wrong)}
 
 
-def confusion_png(cm: list, path: str | Path, title: str = "") -> Path | None:
-    """The confusion matrix as a PNG (None without matplotlib)."""
+def confusion_png(cm: list, path: str | Path, title: str = "", by_magnitude: list[dict] | None = None,
+                  by_measurements: list[dict] | None = None) -> Path | None:
+    """The confusion matrix as a PNG, with the paper's Fig. 4 beside it when the binned accuracies are
+    given (accuracy vs magnitude and vs the number of measurements per event). None without matplotlib."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -53,7 +55,9 @@ def confusion_png(cm: list, path: str | Path, title: str = "") -> Path | None:
     except ImportError:
         return None
     cm = np.asarray(cm)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    panels = [rows for rows in (by_magnitude, by_measurements) if rows]
+    fig, axes = plt.subplots(1, 1 + len(panels), figsize=(4.5 + 4 * len(panels), 4), squeeze=False)
+    ax = axes[0, 0]
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
         ax.text(j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black")
@@ -62,6 +66,16 @@ def confusion_png(cm: list, path: str | Path, title: str = "") -> Path | None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
+    for ax, rows, label in zip(axes[0, 1:], panels, ("magnitude", "measurements per event")):
+        rows = [r for r in rows if r["events"]]
+        x = np.arange(len(rows))
+        ax.bar(x, [100 * r["accuracy"] for r in rows], color="tab:blue")
+        for xi, r in zip(x, rows):
+            ax.text(xi, 100 * r["accuracy"] + 1, f'{r["events"]}', ha="center", fontsize=7)
+        ax.set_xticks(x, [f'{r["from"]:g}-{r["to"]:g}' for r in rows], rotation=30, fontsize=7)
+        ax.set_ylim(0, 108)
+        ax.set_xlabel(label)
+        ax.set_ylabel("event accuracy (%); events on the bars")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

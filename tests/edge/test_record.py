@@ -363,6 +363,16 @@ class TestValidation:
         np.savez(tmp_path / "v.npz", **arrays)
         assert read_record(tmp_path / "v.npz").t0 == rec.t0
 
+    def test_scalar_strain_rate_with_empty_time_axis(self, tmp_path):
+        """Found by `make fuzz` (100,000 inputs): a 0-d strain_rate with an empty time axis raised
+        IndexError from the time check instead of RecordError."""
+        arrays = raw_arrays(make_record())
+        arrays["strain_rate"] = np.array(2.0, np.float32)
+        arrays["time"] = np.zeros(0, np.float32)
+        np.savez(tmp_path / "bad.npz", **arrays)
+        with pytest.raises(RecordError, match="strain_rate"):
+            read_record(tmp_path / "bad.npz")
+
     def test_validate_false_skips_contract(self, tmp_path):
         """validate=False reads a record that breaks the contract but is structurally sound."""
         np.savez(tmp_path / "bad.npz", **_tamper(lat=lambda a: a["lat"] + 60.0)(raw_arrays(make_record())))

@@ -155,6 +155,9 @@ def test_cli_train_predict_evaluate(tmp_path):
     last = json.loads(r.stdout.splitlines()[-1])
     assert {"accuracy", "recall", "accuracy_m25_n20", "cleaning_recall", "cleaning_precision"} <= set(last)
     assert set(last["recall"]) == set(CLASSES)
+    from matplotlib.image import imread
+    png = imread(tmp_path / "cm.png")
+    assert png.shape[1] > 1.8 * png.shape[0]          # confusion matrix plus the two Fig. 4 panels
     r = run("predict", str(tmp_path / "missing.npz"))
     assert r.returncode == 2 and "error" in r.stderr
 

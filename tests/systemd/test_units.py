@@ -276,7 +276,8 @@ class TestDirectives:
         years.add(datetime.now(UTC).year)       # the test may straddle New Year's midnight
         assert child.returncode == 0, child.stderr
         args = json.loads(child.stdout)
-        assert args[:2] == ["forecast", "--year"] and int(args[2]) in years and len(args) == 3
+        assert args[:2] == ["forecast", "--year"] and int(args[2]) in years
+        assert args[3:] == ["--config", "/etc/das-eew/central.toml"]     # [forecast] model, catalog, out_dir
 
 
 def test_example_configs_load():
@@ -287,3 +288,4 @@ def test_example_configs_load():
     assert edge.box == "kyushu-07" and edge.relay.port == "/dev/ttyUSB0" and edge.eew.relocate_every == 20
     central = load_central_config(UNIT_DIR / "central.example.toml")
     assert central.collector.endpoint == "tcp://*:5560" and central.association.distance_km == 40.0
+    assert central.forecast.out_dir == "/var/lib/das-central/forecasts"
