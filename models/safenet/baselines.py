@@ -32,8 +32,8 @@ from scipy.special import ndtr
 
 from models.safenet.catalog import (SECONDS_PER_DAY, Catalog, CatalogError, MagnitudeClasses, RegionGrid,
                                     max_magnitude, year_of, year_start)
-from models.safenet.etas import (BackgroundRaster, EtasForecaster, EtasParameters, aki_beta, fit_etas_em,
-                                 to_km)
+from models.safenet.etas import BackgroundRaster, EtasForecaster, EtasParameters, to_km
+from models.safenet.etas_fit import aki_beta, fit_etas_em
 
 WEIGHT_GRID = np.logspace(-1, 3, 49)
 

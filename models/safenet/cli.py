@@ -13,8 +13,6 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import numpy as np
-
 from models.safenet.catalog import MagnitudeClasses
 
 
@@ -41,13 +39,15 @@ def forecast_spec(ds) -> dict:
     """What central needs, beside the network, to rebuild the inputs (the card's "forecast" section)."""
     return {"grid": json.loads(ds.grid.to_json()), "map_layers": list(ds.layers.names),
             "pixels_per_degree": float(ds.layers.pixels_per_degree), "mc": ds.mc,
-            "catalog": ds.catalog.source, "years": [ds.years[0], ds.years[-1]]}
+            "catalog": (f"python -m sim catalog --seed {ds.truth['seed']} --region-seed {ds.truth['region_seed']} "
+                        f"--years {ds.truth['years']} --start-year {ds.truth['start_year']}") if ds.truth
+            else ds.catalog.source, "years": [ds.years[0], ds.years[-1]]}
 
 
 def cmd_train(args) -> int:
     import torch
 
-    from models.safenet.evaluate import labels_for, split_targets, train_safenet
+    from models.safenet.evaluate import labels_for, train_safenet
     from models.safenet.metrics import class_scores
     from models.safenet.train import predict_probabilities
     ds = _dataset(args)

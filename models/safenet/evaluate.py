@@ -83,7 +83,8 @@ def labels_for(ds: ForecastDataset, targets: list[int]) -> np.ndarray:
     return ds.labels[:, [ds.year_index(t - 1) for t in targets]]
 
 
-def safenet_data(ds: ForecastDataset, scaler) -> "SafeNetData":
+def safenet_data(ds: ForecastDataset, scaler):
+    """The dataset as ``models.safenet.train.SafeNetData`` with the features scaled."""
     from models.safenet.train import SafeNetData
     return SafeNetData(scaler.transform(ds.features), ds.patches, ds.global_patches, ds.labels, ds.years,
                        source=ds.name)

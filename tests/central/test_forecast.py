@@ -43,14 +43,18 @@ def test_forecast_from_an_imported_catalog(model, tmp_path):
     assert sum(summary["classes"].values()) == 6
     card = json.loads((model / "m.card.json").read_text())
     assert card["forecast"]["grid"]["n_lat"] == 2 and card["forecast"]["seq_len"] == 3
+    from central.config import CentralConfig
+    from central.status import render_page
     store = EventStore(db, readonly=True)
     try:
         latest = store.latest_forecast()
+        page = render_page(store, CentralConfig())
     finally:
         store.close()
     assert latest["year"] == 2018 and len(latest["regions"]) == 6
     for region in latest["regions"]:
         assert sum(region["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert "forecast 2018 (m.onnx), 6 regions" in page and '<table class="forecast">' in page
     geo = json.loads((tmp_path / "out" / "forecast-2018.geojson").read_text())
     assert len(geo["features"]) == 6 and geo["features"][0]["geometry"]["type"] == "Polygon"
     rows = (tmp_path / "out" / "forecast-2018.csv").read_text().splitlines()

@@ -10,8 +10,9 @@ from scipy import integrate
 
 from models.safenet.catalog import SECONDS_PER_DAY, Catalog, CatalogError, RegionGrid, year_start
 from models.safenet.etas import (KM_PER_DEGREE, BackgroundRaster, EtasParameters, branching_ratio, cell_integrals,
-                                 cell_rectangles_km, expected_counts, fit_etas_em, gr_fraction, productivity, space_integral,
+                                 cell_rectangles_km, expected_counts, gr_fraction, productivity, space_integral,
                                  time_integral, to_km, upper_gamma)
+from models.safenet.etas_fit import fit_etas_em
 
 TRUTH = EtasParameters(mc=3.6, m_max=8.0)  # REFERENCES.md California-like values (omega < 0)
 
