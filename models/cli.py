@@ -1,4 +1,4 @@
-"""``python -m models classifier train|clean|evaluate|export|predict`` and ``python -m models safenet ...``.
+"""``python -m models classifier train|clean|calibrate|evaluate|export|predict`` and ``python -m models safenet ...``.
 
 A data directory holds ``seismometer.npz`` (C = 3) and/or ``das.npz`` (C = 1), the measurement files
 of DESIGN.md with ``label`` (as ``python -m sim classes`` writes them). One model per kind; the
@@ -107,13 +107,17 @@ def cmd_clean(args) -> int:
     return 0
 
 
-def _predict_events(files: dict[str, Measurements], model_dir: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from models.classifier.runtime import ClassifierSession, classify
+def _predict_events(files: dict[str, Measurements], model_dir: str | None, *, prior: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Event ids, probabilities and measurement counts; with ``prior`` the decision weights stored
+    beside the models (``calibrate``) are applied."""
+    from models.classifier.runtime import ClassifierSession, classify, load_prior
     sessions = None
     if model_dir:
         sessions = {3 if kind == "seismometer" else 1: ClassifierSession(Path(model_dir) / f"classifier-{kind}.onnx")
                     for kind in files}
-    result = classify([(m.data, m.event) for m in files.values()], sessions)
+    result = classify([(m.data, m.event) for m in files.values()], sessions,
+                      load_prior(model_dir) if prior else None)
     ids = np.array(sorted(result))
     p = np.array([[result[e][c] for c in CLASSES] for e in ids.tolist()])
     n = np.array([result[e]["n"] for e in ids.tolist()])
@@ -131,13 +135,19 @@ def cmd_evaluate(args) -> int:
     mag_all = np.concatenate([m.magnitude if m.magnitude is not None else np.full(m.event.size, np.nan)
                               for m in files.values()])
     report = {}
-    for name, model_dir in (("after", args.models), ("before", args.before)):
-        if name == "before" and not model_dir:
+    from models.classifier.runtime import load_prior
+    prior = None if args.no_prior else load_prior(args.models)
+    runs = (("after", args.models, True), ("before", args.before, True), ("no_prior", args.models, False))
+    for name, model_dir, with_prior in runs:
+        if (name == "before" and not model_dir) or (name == "no_prior" and prior is None):
             continue
-        ids, p, n = _predict_events(files, model_dir)
+        ids, p, n = _predict_events(files, model_dir, prior=with_prior and not args.no_prior)
         truth = event_values(truth_all, event, ids)
         report[name] = scores(truth, np.argmax(p, axis=1), event_values(mag_all, event, ids), n)
     main = report["after"]
+    if prior is not None:
+        print("decision prior (calibrate): " + ", ".join(f"{c} {w:.3g}" for c, w in zip(CLASSES, prior)))
+        print(f"  without it: accuracy {report['no_prior']['accuracy']}, recall {report['no_prior']['recall']}")
     if args.png:
         confusion_png(main["confusion"], args.png, "event classifier, held-out set",
                       main.get("accuracy_by_magnitude"), main.get("accuracy_by_measurements"))
@@ -160,6 +170,31 @@ def cmd_evaluate(args) -> int:
                           "cleaning_recall": clean.get("cleaning_recall"),
                           "cleaning_precision": clean.get("cleaning_precision"),
                           "before_cleaning": report.get("before"), "after_cleaning": main}))
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    """Event-level decision weights tuned on a validation set (another seed and other sites than both
+    the training and the test sets), written beside the models."""
+    from models.classifier.evaluate import scores, tune_prior
+    from models.classifier.runtime import DECISION_FILE, MODEL_DIR
+    files = _data_files(args.data)
+    event = np.concatenate([m.event for m in files.values()])
+    truth_all = np.concatenate([m.truth_label if m.truth_label is not None else m.label for m in files.values()])
+    ids, p, n = _predict_events(files, args.models, prior=False)
+    truth = event_values(truth_all, event, ids)
+    prior = tune_prior(p, truth)
+    before = scores(truth, np.argmax(p, axis=1))
+    after = scores(truth, np.argmax(p * prior, axis=1))
+    out = Path(args.out or Path(args.models or MODEL_DIR) / DECISION_FILE)
+    out.write_text(json.dumps({"prior": dict(zip(CLASSES, [round(float(w), 5) for w in prior])),
+                               "tuned_on": args.data, "events": int(ids.size),
+                               "rule": "argmax of event probabilities x prior; prior maximises the smallest "
+                                       "per-class recall on the tuning set, then the accuracy",
+                               "recall_without": before["recall"], "recall_with": after["recall"]}, indent=1))
+    print(json.dumps({"out": str(out), "prior": prior.round(4).tolist(), "recall_without": before["recall"],
+                      "recall_with": after["recall"], "accuracy_without": before["accuracy"],
+                      "accuracy_with": after["accuracy"]}))
     return 0
 
 
@@ -214,8 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--before", help="directory of models trained before cleaning, scored beside them")
     p.add_argument("--cleaning", help="the clean command's output, for its recall and precision")
     p.add_argument("--png", help="write the confusion matrix here")
+    p.add_argument("--no-prior", action="store_true", help="ignore the decision prior beside the models")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("calibrate", help="event-level decision weights tuned on a validation set")
+    p.add_argument("--data", required=True, help="a validation class-set (not the training or test set)")
+    p.add_argument("--models", help="directory of the models (default: the shipped ones)")
+    p.add_argument("--out", help="decision file to write (default: classifier-decision.json beside the models)")
+    p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("export", help="ONNX (and model card) from a saved PyTorch state (.pt)")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--out", required=True)

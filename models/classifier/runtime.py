@@ -22,6 +22,22 @@ from models.classifier.data import (
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "data"
 SHIPPED = {3: MODEL_DIR / "classifier-seismometer.onnx", 1: MODEL_DIR / "classifier-das.onnx"}
+DECISION_FILE = "classifier-decision.json"    # event-level prior of `python -m models classifier calibrate`
+
+
+def load_prior(model_dir: str | Path | None = None) -> np.ndarray | None:
+    """The event-level decision weights stored beside the models (None if there are none)."""
+    path = Path(model_dir or MODEL_DIR) / DECISION_FILE
+    if not path.exists():
+        return None
+    try:
+        prior = json.loads(path.read_text())["prior"]
+        w = np.array([float(prior[c]) for c in CLASSES])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MeasurementError(f"{path}: not a decision file: {exc!r}") from None
+    if not np.all(np.isfinite(w) & (w > 0)):
+        raise MeasurementError(f"{path}: decision weights must be positive numbers, got {w.tolist()}")
+    return w
 
 
 class ClassifierSession:
@@ -60,10 +76,11 @@ def shipped_session(channels: int) -> ClassifierSession:
     return ClassifierSession(path)
 
 
-def classify(groups: list[tuple[np.ndarray, np.ndarray]], sessions: dict[int, ClassifierSession] | None = None
-             ) -> dict[int, dict]:
+def classify(groups: list[tuple[np.ndarray, np.ndarray]], sessions: dict[int, ClassifierSession] | None = None,
+             prior: np.ndarray | None = None) -> dict[int, dict]:
     """Per-event probabilities from measurement groups ``[(data (n, C, 5000), event (n,)), ...]``
-    (any C per group). Returns ``{event: {"earthquake": p, "collapse": p, "explosion": p, "n": count}}``."""
+    (any C per group), times the event-level ``prior`` (renormalised) when given. Returns
+    ``{event: {"earthquake": p, "collapse": p, "explosion": p, "n": count}}``."""
     probs, events, weights = [], [], []
     for data, event in groups:
         if len(data) == 0:
@@ -76,5 +93,8 @@ def classify(groups: list[tuple[np.ndarray, np.ndarray]], sessions: dict[int, Cl
     if not probs:
         return {}
     ids, p, counts = event_probabilities(np.concatenate(probs), np.concatenate(events), np.concatenate(weights))
+    if prior is not None:
+        p = p * np.asarray(prior, float)[None, :]
+        p /= p.sum(axis=1, keepdims=True)
     return {int(e): {**{name: float(p[i, k]) for k, name in enumerate(CLASSES)}, "n": int(counts[i])}
             for i, e in enumerate(ids.tolist())}

@@ -137,6 +137,34 @@ def test_cross_validation_flags_wrong_labels():
     assert s["cleaning_recall"] >= 0.8 and s["cleaning_precision"] >= 0.5, s
 
 
+def test_tune_prior_trades_surplus_recall():
+    """Earthquakes under-called (their probability shrunk): the prior lifts them until the smallest
+    recall is as high as it can get, without giving up the other classes."""
+    from models.classifier.evaluate import tune_prior
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1, 2], 100)
+    prob = rng.dirichlet(np.ones(3), size=300) * 0.5
+    prob[np.arange(300), truth] += 0.5
+    prob[truth == 0] *= [0.3, 1, 1]                     # a model that under-calls earthquakes
+    prob /= prob.sum(axis=1, keepdims=True)
+    recall = lambda w: [np.mean(np.argmax(prob * w, 1)[truth == k] == k) for k in range(3)]
+    before = recall(np.ones(3))
+    w = tune_prior(prob, truth)
+    after = recall(w)
+    assert before[0] < 0.8 and min(after) > min(before) + 0.1 and w[1] < 1 and w[2] < 1
+
+
+def test_bad_decision_file(tmp_path):
+    from models.classifier.runtime import load_prior
+    assert load_prior(tmp_path) is None
+    (tmp_path / "classifier-decision.json").write_text('{"prior": {"earthquake": 1, "collapse": -1, "explosion": 1}}')
+    with pytest.raises(MeasurementError, match="positive"):
+        load_prior(tmp_path)
+    (tmp_path / "classifier-decision.json").write_text('{"weights": []}')
+    with pytest.raises(MeasurementError, match="not a decision file"):
+        load_prior(tmp_path)
+
+
 def test_cli_train_predict_evaluate(tmp_path):
     m, _ = toy_set(30, 2)
     data = tmp_path / "set"
@@ -158,6 +186,12 @@ def test_cli_train_predict_evaluate(tmp_path):
     from matplotlib.image import imread
     png = imread(tmp_path / "cm.png")
     assert png.shape[1] > 1.8 * png.shape[0]          # confusion matrix plus the two Fig. 4 panels
+    r = run("calibrate", "--data", str(data), "--models", str(tmp_path / "m"))
+    assert r.returncode == 0, r.stderr
+    decision = json.loads((tmp_path / "m" / "classifier-decision.json").read_text())
+    assert set(decision["prior"]) == set(CLASSES) and decision["prior"]["earthquake"] == 1.0
+    r = run("evaluate", "--data", str(data), "--models", str(tmp_path / "m"))
+    assert "decision prior (calibrate)" in r.stdout and "without it" in r.stdout
     r = run("predict", str(tmp_path / "missing.npz"))
     assert r.returncode == 2 and "error" in r.stderr
 
