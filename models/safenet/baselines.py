@@ -34,6 +34,7 @@ from models.safenet.catalog import (SECONDS_PER_DAY, Catalog, CatalogError, Magn
                                     max_magnitude, year_of, year_start)
 from models.safenet.etas import BackgroundRaster, EtasForecaster, EtasParameters, to_km
 from models.safenet.etas_fit import aki_beta, fit_etas_em
+from models.safenet.metrics import macro_f1
 
 WEIGHT_GRID = np.logspace(-1, 3, 49)
 
@@ -50,17 +51,6 @@ def class_probabilities(counts_ge_edges: np.ndarray) -> np.ndarray:
 def decide(probabilities: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Class = argmax_k weights_k P_k (ties to the lower class)."""
     return np.argmax(np.asarray(probabilities) * np.asarray(weights)[None, :], axis=1).astype(np.int64)
-
-
-def macro_f1(labels: np.ndarray, decided: np.ndarray, n_classes: int) -> float:
-    """Mean F1 over the classes present in the labels or the decisions."""
-    scores = []
-    for k in range(n_classes):
-        tp = np.sum((decided == k) & (labels == k))
-        n_true, n_pred = np.sum(labels == k), np.sum(decided == k)
-        if n_true + n_pred:
-            scores.append(2.0 * tp / (n_true + n_pred))
-    return float(np.mean(scores)) if scores else 0.0
 
 
 def tune_class_weights(probabilities: np.ndarray, labels: np.ndarray, *, sweeps: int = 3,

@@ -57,6 +57,21 @@ def binary_f1(truth: np.ndarray, forecast: np.ndarray) -> float:
     return float(2 * tp / den) if den else float("nan")
 
 
+def macro_f1(truth: np.ndarray, forecast: np.ndarray, n_classes: int | None = None) -> float:
+    """Mean F1 over the classes present in the truth or the forecast (region-years with truth -1
+    ignored; only classes below ``n_classes`` when given); 0.0 when there is nothing to score. The
+    score training and decision tuning maximise."""
+    truth, forecast = np.ravel(truth), np.ravel(forecast)
+    keep = truth >= 0
+    truth, forecast = truth[keep], forecast[keep]
+    classes = np.union1d(truth, forecast)
+    if n_classes is not None:
+        classes = classes[classes < n_classes]
+    scores = [2.0 * np.sum((truth == k) & (forecast == k)) / (np.sum(truth == k) + np.sum(forecast == k))
+              for k in classes]
+    return float(np.mean(scores)) if scores else 0.0
+
+
 def class_scores(truth: np.ndarray, forecast: np.ndarray, n_classes: int) -> ClassScores:
     """Scores of class forecasts against the true classes (arrays of any equal shape; truth -1 skipped)."""
     cm = confusion_matrix(truth, forecast, n_classes)

@@ -26,6 +26,7 @@ import torch
 from edge.exceptions import ConfigError
 from models.safenet.catalog import CatalogError, MagnitudeClasses
 from models.safenet.net import SafeNet, SafeNetConfig, SafeNetProbabilities, n_parameters
+from models.safenet.metrics import macro_f1
 
 PAPER_CLASS_WEIGHTS = (1.0, 4.0, 15.0, 78.0)
 INPUT_NAMES = ("features", "patches", "global_patches")
@@ -131,19 +132,6 @@ class _Bar:
     def close(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
-
-
-def macro_f1(truth: np.ndarray, pred: np.ndarray) -> float:
-    """Mean F1 over the classes present in ``truth`` or ``pred`` (entries with truth -1 ignored)."""
-    truth, pred = np.ravel(truth), np.ravel(pred)
-    keep = truth >= 0
-    truth, pred = truth[keep], pred[keep]
-    scores = []
-    for k in np.union1d(truth, pred):
-        tp = np.sum((truth == k) & (pred == k))
-        denom = np.sum(truth == k) + np.sum(pred == k)
-        scores.append(2.0 * tp / denom if denom else 0.0)
-    return float(np.mean(scores)) if scores else 0.0
 
 
 def balanced_class_weights(labels: np.ndarray, n_classes: int, cap: float = 100.0) -> tuple[float, ...]:
