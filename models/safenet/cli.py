@@ -27,12 +27,19 @@ def _dataset(args):
                         patch=args.patch, first_year=args.first_year)
 
 
+def _other_areas(args) -> tuple:
+    """The datasets of ``--other-areas`` (read with the same options as ``--data``)."""
+    dirs = [d for d in (args.other_areas or "").split(",") if d]
+    return tuple(_dataset(replace_namespace(args, data=d, mc=None)) for d in dirs)
+
+
 def _config(args):
     from models.safenet.evaluate import EvaluationConfig
     return EvaluationConfig(test_years=args.test_years, val_years=args.val_years, seq_len=args.seq_len,
                             epochs=args.epochs, lr=args.lr, seed=args.seed,
                             baseline_mc=getattr(args, "baseline_mc", 4.0),
-                            poisson_bandwidth_km=getattr(args, "poisson_bandwidth_km", 50.0))
+                            poisson_bandwidth_km=getattr(args, "poisson_bandwidth_km", 50.0),
+                            other_areas=_other_areas(args))
 
 
 def forecast_spec(ds) -> dict:
@@ -156,6 +163,8 @@ def add_parser(top) -> None:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--val-years", type=int, default=5, help="target years choosing the epoch and weights")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--other-areas", help="comma-separated region directories (same grid size) whose whole "
+                       "histories SafeNet also trains on (pretraining on other areas; the baselines ignore them)")
 
     p = sub.add_parser("train", help="train on every year (the last --val-years choose the epoch); write a .pt")
     data_options(p)

@@ -16,7 +16,7 @@ probabilistic methods the CSEP N- and L-tests of each test year.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -41,6 +41,7 @@ class EvaluationConfig:
     methods: tuple[str, ...] = METHODS
     baseline_mc: float = 4.0             # lower magnitude of the ETAS fit and the smoothed seismicity
     poisson_bandwidth_km: float = 50.0   # smoothing kernel of the Poisson baseline
+    other_areas: tuple = ()              # ForecastDatasets whose whole histories SafeNet also trains on
 
 
 @dataclass
@@ -57,7 +58,9 @@ class EvaluationResult:
     base_rate: list[float] = field(default_factory=list)
 
     def summary(self) -> dict:
-        out = {"dataset": self.dataset, "config": asdict(self.config), "test_years": self.test_targets,
+        config = {**asdict(replace(self.config, other_areas=())),
+                  "other_areas": [o.name for o in self.config.other_areas]}
+        out = {"dataset": self.dataset, "config": config, "test_years": self.test_targets,
                "class_names": self.class_names, "test_class_counts": self.base_rate}
         for m, s in self.scores.items():
             out[m] = {"macro_f1": s["macro_f1"], "f1_m5": s["f1_m5"], "precision": s["precision"],
@@ -90,13 +93,16 @@ def safenet_data(ds: ForecastDataset, scaler):
                        source=ds.name)
 
 
-def fit_scaler(ds: ForecastDataset, last_feature_year: int):
-    """Min-max scaler on the feature years up to ``last_feature_year`` (no test-year information)."""
+def fit_scaler(ds: ForecastDataset, last_feature_year: int, others: tuple = ()):
+    """Min-max scaler on the feature years up to ``last_feature_year`` (no test-year information) and
+    on every year of the ``others`` (other areas trained on)."""
     from models.safenet.indicators import FeatureScaler
     cols = [j for j, y in enumerate(ds.years) if y <= last_feature_year]
+    rows = [ds.features[:, cols].reshape(-1, ds.features.shape[-1])]
+    rows += [o.features.reshape(-1, o.features.shape[-1]) for o in others]
     # log-compressed before min-max: counts and inter-event times span decades, and plain min-max
     # squeezed all but the busiest region-years into the bottom of [0, 1]
-    return FeatureScaler.fit(ds.features[:, cols].reshape(-1, ds.features.shape[-1]), compress=True)
+    return FeatureScaler.fit(np.concatenate(rows), compress=True)
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> tuple[float, ...]:
@@ -108,15 +114,46 @@ def class_weights(labels: np.ndarray, n_classes: int) -> tuple[float, ...]:
     return tuple(round(float(np.sqrt(w)), 4) for w in balanced_class_weights(labels, n_classes))
 
 
+def stack_areas(first, others: list) -> tuple[object, list[int]]:
+    """Several areas' SafeNetData (same number of regions) as one run of years for training: each area
+    shifted to follow the one before, so that its sample windows never reach into another's years.
+    Returns the stacked data and each area's year offset (0 for ``first``, whose years stay)."""
+    from models.safenet.train import SafeNetData
+    parts, offsets, nxt = [first], [0], first.years[-1] + 1
+    for o in others:
+        if o.labels.shape[0] != first.n_regions or o.patches.shape[2:] != first.patches.shape[2:]:
+            raise CatalogError(f"{o.source}: {o.labels.shape[0]} regions of patches {o.patches.shape[2:]} cannot "
+                               f"train with {first.source}'s {first.n_regions} of {first.patches.shape[2:]}")
+        offsets.append(nxt - o.years[0])
+        nxt += len(o.years)
+        parts.append(o)
+    stacked = SafeNetData(np.concatenate([p.features for p in parts], axis=1),
+                          np.concatenate([p.patches for p in parts], axis=1),
+                          np.concatenate([p.global_patches for p in parts], axis=0),
+                          np.concatenate([p.labels for p in parts], axis=1),
+                          list(range(first.years[0], nxt)), source="+".join(p.source for p in parts))
+    return stacked, offsets
+
+
 def train_safenet(ds: ForecastDataset, cfg: EvaluationConfig, train_targets: list[int], val_targets: list[int],
                   *, blocks=(1, 1), progress: bool = True):
-    """SafeNet trained on ``train_targets`` with the best epoch chosen on ``val_targets``.
-    Returns (trained net, the feature scaler, its SafeNetData)."""
+    """SafeNet trained on ``train_targets`` (and on every forecastable year of ``cfg.other_areas``) with
+    the best epoch chosen on ``val_targets`` of ``ds`` alone. Returns (trained net, the feature scaler,
+    the SafeNetData of ``ds``)."""
     from models.safenet.train import train
-    scaler = fit_scaler(ds, train_targets[-1] - 1)
+    others = tuple(cfg.other_areas)
+    scaler = fit_scaler(ds, train_targets[-1] - 1, others)
     data = safenet_data(ds, scaler)
-    weights = class_weights(labels_for(ds, train_targets), ds.classes.n)
-    trained = train(data, [t - 1 for t in train_targets], val_years=[t - 1 for t in val_targets],
+    fit_data, fit_years = data, [t - 1 for t in train_targets]
+    labels = [labels_for(ds, train_targets).ravel()]
+    if others:
+        fit_data, offsets = stack_areas(data, [safenet_data(o, scaler) for o in others])
+        for o, off in zip(others, offsets[1:]):
+            own = [t for t in o.target_years() if t - cfg.seq_len >= o.years[0]]
+            fit_years += [t - 1 + off for t in own]
+            labels.append(labels_for(o, own).ravel())
+    weights = class_weights(np.concatenate(labels), ds.classes.n)
+    trained = train(fit_data, fit_years, val_years=[t - 1 for t in val_targets],
                     epochs=cfg.epochs, lr=cfg.lr, batch=cfg.batch, class_weights=weights, seed=cfg.seed,
                     n_steps=cfg.seq_len, n_classes=ds.classes.n, blocks=blocks, threads=1, progress=progress)
     return trained, scaler, data

@@ -66,3 +66,45 @@ def test_evaluate_cli_runs_every_method(small_region):
     assert summary["test_years"] == [2008, 2009, 2010, 2011]
     assert summary["etas_true"]["csep"]["n_test_pass"].endswith("/4")
     assert "macro F1" in run.stdout                      # the printed table
+
+
+@pytest.fixture(scope="module")
+def other_region(tmp_path_factory):
+    from sim.catalogs import RegionConfig, write_synthetic_dataset
+    out = tmp_path_factory.mktemp("other")
+    write_synthetic_dataset(out, seed=4, region_seed=7, years=18, start_year=1980, burn_in_years=40,
+                            config=RegionConfig(n_rows=3, n_cols=3, n_faults=8, m5_per_region_year=0.6))
+    return out
+
+
+def test_other_areas_stack_without_windows_across_areas(small_region, other_region):
+    pytest.importorskip("torch")
+    from models.safenet.dataset import load_dataset
+    from models.safenet.evaluate import fit_scaler, safenet_data, stack_areas
+    a, b = load_dataset(small_region, mc=3.2, patch=8), load_dataset(other_region, mc=3.2, patch=8)
+    scaler = fit_scaler(a, 2000, (b,))
+    data, offsets = stack_areas(safenet_data(a, scaler), [safenet_data(b, scaler)])
+    assert offsets[0] == 0 and offsets[1] == a.years[-1] + 1 - b.years[0]
+    assert data.years == list(range(a.years[0], a.years[-1] + 1 + len(b.years)))
+    j = len(a.years)                                     # b's first year sits right after a's last
+    np.testing.assert_array_equal(data.labels[:, j:], b.labels)
+    np.testing.assert_array_equal(data.features[:, :j], safenet_data(a, scaler).features)
+    assert np.all(data.labels[:, j - 1] == -1)           # a's last year: its next year is unknown
+    # b's first forecastable sample year with 3 years of history starts its window at b's own first year
+    first = b.years[0] + 2 + offsets[1]
+    assert data.windows([first], 3)[0, 0] == j
+    small = load_dataset(small_region, mc=3.2, patch=16)
+    with pytest.raises(CatalogError, match="cannot train"):
+        stack_areas(safenet_data(a, scaler), [safenet_data(small, fit_scaler(small, 2000))])
+
+
+def test_evaluate_cli_trains_on_other_areas(small_region, other_region):
+    pytest.importorskip("torch")
+    cmd = [sys.executable, "-m", "models", "safenet", "evaluate", "--data", str(small_region), "--seq-len", "3",
+           "--val-years", "3", "--test-years", "4", "--epochs", "2", "--patch", "8", "--quiet", "--json",
+           "--methods", "safenet,persistence", "--other-areas", str(other_region)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert summary["config"]["other_areas"] == [other_region.name]
+    assert 0.0 <= summary["safenet"]["macro_f1"] <= 1.0
