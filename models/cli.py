@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the flagged events (JSON), input of python -m central review")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--per-event", type=int, default=2)
+    p.add_argument("--per-event", type=int, default=4, help="measurements drawn per event per epoch (as train)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_clean)
     p = sub.add_parser("evaluate", help="held-out scores (event level), with --json a last JSON line")
