@@ -21,6 +21,7 @@ from models.classifier.data import (
     event_values,
     load_measurements,
 )
+from models.classifier.evaluate import MAX_LABEL_PROB
 
 KINDS = {"seismometer.npz": "seismometer", "das.npz": "das"}
 
@@ -76,7 +77,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_clean(args) -> int:
-    from models.classifier.evaluate import cleaning_scores
+    from models.classifier.evaluate import cleaning_scores, suspect_labels
     from models.classifier.train import TrainConfig, cross_validate
     cfg = TrainConfig(epochs=args.epochs, per_event=args.per_event, seed=args.seed)
     files = _data_files(args.data)
@@ -94,16 +95,22 @@ def cmd_clean(args) -> int:
         if m.truth_label is not None:
             truth.update(zip(m.event.tolist(), m.truth_label.tolist()))
     label = np.array([given[e] for e in ids.tolist()])
-    flagged = ids[np.argmax(p, axis=1) != label]
-    rows = [{"event": int(ids[i]), "label": CLASSES[label[i]], "predicted": CLASSES[int(np.argmax(p[i]))],
-             **{c: round(float(p[i, k]), 4) for k, c in enumerate(CLASSES)}}
-            for i in np.flatnonzero(np.argmax(p, axis=1) != label)]
-    result = {"data": args.data, "folds": args.folds, "flagged": rows}
+    suspect = suspect_labels(p, label, args.max_label_prob)
+    given_prob = p[np.arange(label.size), label]
+    row = lambda i: {"event": int(ids[i]), "label": CLASSES[label[i]], "predicted": CLASSES[int(np.argmax(p[i]))],
+                     **{c: round(float(p[i, k]), 4) for k, c in enumerate(CLASSES)}}
+    # the most clearly contradicted labels first: the order a reviewer should see them in
+    order = np.flatnonzero(suspect)[np.argsort(given_prob[suspect], kind="stable")]
+    result = {"data": args.data, "folds": args.folds, "epochs": args.epochs, "max_label_prob": args.max_label_prob,
+              "disagreements": int(np.sum(np.argmax(p, axis=1) != label)),
+              "flagged": [row(i) for i in order],
+              "out_of_fold": [row(i) for i in range(ids.size)]}
     if truth:
         wrong = np.array(sorted(e for e, t in truth.items() if t != given[e]))
-        result["scores"] = cleaning_scores(flagged, wrong)
+        result["scores"] = cleaning_scores(ids[suspect], wrong)
     Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps({"flagged": len(rows), **result.get("scores", {}), "out": args.out}))
+    print(json.dumps({"flagged": len(result["flagged"]), "disagreements": result["disagreements"],
+                      **result.get("scores", {}), "out": args.out}))
     return 0
 
 
@@ -238,9 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clean", help="k-fold cross-validation: flag events whose label disagrees")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="the flagged events (JSON), input of python -m central review")
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--folds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=8, help="epochs of every fold model")
     p.add_argument("--per-event", type=int, default=4, help="measurements drawn per event per epoch (as train)")
+    p.add_argument("--max-label-prob", type=float, default=MAX_LABEL_PROB,
+                   help="flag only when the out-of-fold probability of the given label is below this (1: any disagreement)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_clean)
     p = sub.add_parser("evaluate", help="held-out scores (event level), with --json a last JSON line")

@@ -26,6 +26,7 @@ from models.classifier.data import (
     class_weights,
     event_probabilities,
 )
+from models.classifier.evaluate import MAX_LABEL_PROB, suspect_labels
 from models.classifier.net import EventClassifierNet, n_parameters
 
 
@@ -134,9 +135,12 @@ def predict_torch(net: EventClassifierNet, data: np.ndarray, batch: int = 256) -
     return np.concatenate(out) if out else np.zeros((0, len(CLASSES)), np.float32)
 
 
-def cross_validate(m: Measurements, config: TrainConfig, *, folds: int = 5, progress=None) -> dict:
-    """Out-of-fold event-level probabilities by k-fold over events, and the flagged events (given
-    label != out-of-fold prediction). Returns ``{"event", "prob", "label", "flagged"}`` arrays."""
+def cross_validate(m: Measurements, config: TrainConfig, *, folds: int = 3, max_label_prob: float = MAX_LABEL_PROB,
+                   progress=None) -> dict:
+    """Out-of-fold event-level probabilities by k-fold over events, and the flagged events (the
+    out-of-fold prediction disagrees with the given label and gives it less than ``max_label_prob``:
+    :func:`models.classifier.evaluate.suspect_labels`). Returns ``{"event", "prob", "label",
+    "flagged"}`` arrays."""
     ids = np.unique(m.event)
     rng = np.random.default_rng([config.seed, 9])
     fold_of = dict(zip(ids.tolist(), rng.permutation(ids.size) % folds))
@@ -149,7 +153,7 @@ def cross_validate(m: Measurements, config: TrainConfig, *, folds: int = 5, prog
             progress(k + 1, folds)
     ev, p, _ = event_probabilities(prob, m.event)
     label = np.array([m.label[m.event == e][0] for e in ev.tolist()])
-    return {"event": ev, "prob": p, "label": label, "flagged": ev[np.argmax(p, axis=1) != label]}
+    return {"event": ev, "prob": p, "label": label, "flagged": ev[suspect_labels(p, label, max_label_prob)]}
 
 
 def export_onnx(model: TrainedModel, path: str | Path, *, metrics: dict | None = None,

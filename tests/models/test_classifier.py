@@ -19,7 +19,7 @@ from models.classifier.data import (
     event_probabilities,
     load_measurements,
 )
-from models.classifier.evaluate import cleaning_scores, scores
+from models.classifier.evaluate import cleaning_scores, scores, suspect_labels
 
 
 def toy_set(n_events: int = 36, per_event: int = 3, channels: int = 3, seed: int = 0, wrong: int = 0):
@@ -99,6 +99,17 @@ def test_scores_and_cleaning_scores():
     assert c["cleaning_recall"] == 0.5 and c["cleaning_precision"] == pytest.approx(0.6667, abs=1e-4)
 
 
+def test_suspect_labels_need_a_confident_contradiction():
+    prob = np.array([[0.10, 0.05, 0.85],     # labelled earthquake, called explosion with confidence: flagged
+                     [0.40, 0.10, 0.50],     # labelled earthquake, a coin toss: left alone at 0.25
+                     [0.20, 0.70, 0.10],     # labelled collapse and called so: never flagged
+                     [0.24, 0.70, 0.06]])    # labelled earthquake, p(label) just below 0.25: flagged
+    label = np.array([0, 0, 1, 0])
+    assert suspect_labels(prob, label).tolist() == [True, False, False, True]
+    assert suspect_labels(prob, label, 1.0).tolist() == [True, True, False, True]   # any disagreement
+    assert suspect_labels(prob, label, 0.2).tolist() == [True, False, False, False]
+
+
 torch = pytest.importorskip("torch", reason="the train extra (torch) is not installed")
 
 
@@ -135,6 +146,31 @@ def test_cross_validation_flags_wrong_labels():
     cv = cross_validate(m, TrainConfig(epochs=8, seed=2, per_event=3), folds=3)
     s = cleaning_scores(cv["flagged"], flipped)
     assert s["cleaning_recall"] >= 0.8 and s["cleaning_precision"] >= 0.5, s
+
+
+def test_cli_clean_then_review(tmp_path):
+    """clean writes every event's out-of-fold probabilities and the flagged ones, most clearly
+    contradicted first; central review reads that file and writes decisions train can apply."""
+    m, flipped = toy_set(30, 2, seed=4, wrong=4)
+    data = _save(tmp_path / "seismometer.npz", m)
+    r = subprocess.run([sys.executable, "-m", "models", "classifier", "clean", "--data", str(data), "--out",
+                        str(tmp_path / "flagged.json"), "--folds", "2", "--epochs", "6", "--per-event", "2"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.splitlines()[-1])
+    out = json.loads((tmp_path / "flagged.json").read_text())
+    assert len(out["out_of_fold"]) == 30 and out["max_label_prob"] == 0.25 and out["folds"] == 2
+    given = [row[row["label"]] for row in out["flagged"]]
+    assert given == sorted(given) and all(g < 0.25 for g in given)
+    assert summary["flagged"] == len(out["flagged"]) <= summary["disagreements"]
+    assert summary["wrong"] == len(flipped)
+    csv = tmp_path / "decisions.csv"
+    csv.write_text("".join(f"{row['event']},{row['predicted']}\n" for row in out["flagged"]))
+    r = subprocess.run([sys.executable, "-m", "central", "review", str(tmp_path / "flagged.json"), "--out",
+                        str(tmp_path / "decisions.json"), "--from", str(csv)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    decisions = json.loads((tmp_path / "decisions.json").read_text())["decisions"]
+    assert set(decisions) == {str(row["event"]) for row in out["flagged"]}
 
 
 def test_tune_prior_trades_surplus_recall():

@@ -35,9 +35,14 @@ def test_binary_f1_edges():
 
 @pytest.fixture(scope="module")
 def small_region(tmp_path_factory):
+    return _three_by_three(tmp_path_factory.mktemp("region"), seed=3, region_seed=2, years=22, start_year=1990)
+
+
+def _three_by_three(out, *, seed: int, region_seed: int, years: int, start_year: int):
+    """A 3 x 3-region synthetic area, small enough to train on in seconds."""
     from sim.catalogs import RegionConfig, write_synthetic_dataset
-    out = tmp_path_factory.mktemp("region")
-    write_synthetic_dataset(out, seed=3, region_seed=2, years=22, start_year=1990, burn_in_years=40,
+    write_synthetic_dataset(out, seed=seed, region_seed=region_seed, years=years, start_year=start_year,
+                            burn_in_years=40,
                             config=RegionConfig(n_rows=3, n_cols=3, n_faults=8, m5_per_region_year=0.6))
     return out
 
@@ -70,11 +75,7 @@ def test_evaluate_cli_runs_every_method(small_region):
 
 @pytest.fixture(scope="module")
 def other_region(tmp_path_factory):
-    from sim.catalogs import RegionConfig, write_synthetic_dataset
-    out = tmp_path_factory.mktemp("other")
-    write_synthetic_dataset(out, seed=4, region_seed=7, years=18, start_year=1980, burn_in_years=40,
-                            config=RegionConfig(n_rows=3, n_cols=3, n_faults=8, m5_per_region_year=0.6))
-    return out
+    return _three_by_three(tmp_path_factory.mktemp("other"), seed=4, region_seed=7, years=18, start_year=1980)
 
 
 def test_other_areas_stack_without_windows_across_areas(small_region, other_region):
