@@ -1,7 +1,7 @@
 """Human review of the classifier's flagged training events: ``python -m central review FLAGGED.json``.
 
-``python -m models classifier clean`` flags the events whose given label disagrees with the
-out-of-fold prediction. A seismologist keeps, relabels or drops each one; the decisions file that
+``python -m models classifier clean`` flags the events whose given label the out-of-fold prediction
+contradicts with confidence, the most clearly contradicted first. A seismologist keeps, relabels or drops each one; the decisions file that
 results is what ``python -m models classifier train --decisions`` applies before retraining.
 
 - interactively: for each flagged event the label, the prediction and its probabilities are shown,

@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--decisions", help="a reviewer's decisions file (python -m central review) to apply first")
     p.set_defaults(func=cmd_train)
-    p = sub.add_parser("clean", help="k-fold cross-validation: flag events whose label disagrees")
+    p = sub.add_parser("clean", help="k-fold cross-validation: flag events whose label the out-of-fold models confidently contradict")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="the flagged events (JSON), input of python -m central review")
     p.add_argument("--folds", type=int, default=3)
