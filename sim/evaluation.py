@@ -97,9 +97,10 @@ def run_event(item, *, locator, config: EewConfig | None = None, frame_s: float 
     events = [ev for ev in proc.recent_events if ev.history]
     ev = max(events, key=lambda e: len(e.picks)) if events else None
     history = ev.history if ev is not None else []
-    dist = float(np.min(epicentral_km(src.lat, src.lon, layout.lat, layout.lon)))
-    hypo_min = float(np.min(np.hypot(epicentral_km(src.lat, src.lon, layout.lat, layout.lon), src.depth_km)))
-    nearest = int(np.argmin(epicentral_km(src.lat, src.lon, layout.lat, layout.lon)))
+    epicentral = epicentral_km(src.lat, src.lon, layout.lat, layout.lon)
+    nearest = int(np.argmin(epicentral))
+    dist = float(epicentral[nearest])
+    hypo_min = math.hypot(dist, src.depth_km)
     inside = float(min(along[nearest] - along[0], along[-1] - along[nearest]))
     mirror_lat, mirror_lon, bend = mirror_across_fiber(src.lat, src.lon, layout.lat, layout.lon, along, hypo_min)
 
@@ -115,9 +116,7 @@ def run_event(item, *, locator, config: EewConfig | None = None, frame_s: float 
         return (float(epicentral_km(src.lat, src.lon, loc.lat, loc.lon)), loc.depth_km - src.depth_km)
 
     e1, _ = error_at(1.0, 2)
-    at2_best = [h[2] for h in history if h[0] <= 2.0 + 1e-9]
-    em2 = (float(epicentral_km(mirror_lat, mirror_lon, at2_best[-1].lat, at2_best[-1].lon)) if at2_best
-           else float("nan"))
+    em2 = (float(epicentral_km(mirror_lat, mirror_lon, at2[-1][2].lat, at2[-1][2].lon)) if at2 else float("nan"))
     e2, dz2 = error_at(2.0, 2)
     e3, _ = error_at(3.0, 2)
     el2, _ = error_at(2.0, 1)
