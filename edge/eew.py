@@ -73,6 +73,9 @@ class EewEvent:
     previous_answer: object | None = None
     # (seconds since first detection, latest relocation, answer, curvature a) at every relocation
     history: list = field(default_factory=list)
+    # (trusted, magnitude, km to the segment, depth km) at every relocation: what the stop rule saw,
+    # so that an evaluation can ask what another stop level would have done
+    decisions: list = field(default_factory=list)
 
     def summary(self) -> dict:
         """What a status page shows of the event: small, no picks."""
@@ -202,7 +205,7 @@ class EewProcessor:
         near = np.abs(along - x0) <= self.config.curvature_km
         fit = curvature_a(along[near], t[near])
         ev.history.append((now - ev.first_detection, loc, best, fit.a))
-        ev.magnitude = self._magnitude(best, picks, now)
+        ev.magnitude = self.magnitude_at(best.lat, best.lon, best.depth_km, picks, now)
         if ev.id not in self._snippets_sent:
             plan = self._plan_snippet(ev, best)
             if plan is not None:
@@ -228,6 +231,7 @@ class EewProcessor:
             ok, why_trust = False, "first trusted answer: waiting for one confirmation"
         ev.previous_answer = best
         dist = self._distance_to_segment(best)
+        ev.decisions.append((ok, float(ev.magnitude), dist, float(best.depth_km)))
         level, why = decide(self.config.gate, trusted_location=ok, magnitude=ev.magnitude, distance_km=dist,
                             depth_km=best.depth_km)
         self._raise(ev, level, f"{why}; {why_trust}", now)
@@ -249,17 +253,19 @@ class EewProcessor:
             return (0, float(loc.err_major_km))
         return (0, -float(update))
 
-    def _magnitude(self, loc, picks: list[Pick], now: float) -> float:
+    def magnitude_at(self, lat: float, lon: float, depth_km: float, picks: list[Pick], now: float) -> float:
+        """Median magnitude of ``picks`` for a source at (lat, lon, depth_km), each channel's P window
+        stopped before its predicted S and at data time ``now`` (NaN if no channel is usable)."""
         det = self.det
         idx = np.array([p.index for p in picks])
         own = det.peaks.onset[idx] == np.array([p.sample for p in picks])   # window still this pick's
         idx = idx[own]
         if idx.size == 0:
             return float("nan")
-        epi = epicentral_km(loc.lat, loc.lon, self.proc_lat[idx], self.proc_lon[idx])
-        hypo = np.hypot(epi, loc.depth_km)
+        epi = epicentral_km(lat, lon, self.proc_lat[idx], self.proc_lon[idx])
+        hypo = np.hypot(epi, depth_km)
         table = self.locator.table
-        s_minus_p = table.travel_time_s(epi, loc.depth_km) - table.travel_time_p(epi, loc.depth_km)
+        s_minus_p = table.travel_time_s(epi, depth_km) - table.travel_time_p(epi, depth_km)
         onset_t = np.array([p.time for p in picks])[own]
         noise = np.array([p.amplitude / p.snr for p in picks])[own]
         max_lag = np.minimum(0.9 * np.nan_to_num(s_minus_p, nan=0.0), now - onset_t)

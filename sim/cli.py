@@ -238,7 +238,8 @@ def cmd_calibrate_magnitude(args: argparse.Namespace) -> int:
     command = f"python -m sim calibrate-magnitude --events {args.events} --seed {args.seed}"
     text = fit.to_toml(command)
     print(json.dumps({"a": round(fit.a, 4), "b": round(fit.b, 4), "c": round(fit.c, 4),
-                      "sigma_m": round(fit.sigma_m, 3), "channels": fit.n_channels, "events": fit.n_events}))
+                      "sigma_m": round(fit.sigma_m, 3), "channels": fit.n_channels, "events": fit.n_events,
+                      "median_shift": round(fit.median_shift, 3), "event_mae": round(fit.event_mae, 3)}))
     if args.write:
         Path(args.write).write_text(text)
     else:

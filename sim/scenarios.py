@@ -38,10 +38,12 @@ class ScenarioItem:
     loads: list[MovingLoad] = field(default_factory=list)
     model: VelocityModel | None = None
 
-    def scene(self) -> Scene:
-        """Build the scene (wavefields and noise state)."""
+    def scene(self, perturbation: float | None = None) -> Scene:
+        """Build the scene (wavefields and noise state); ``perturbation`` overrides the truth earth's
+        lateral velocity perturbation (relative, default the Scene's +-5 %)."""
+        extra = {} if perturbation is None else {"perturbation": perturbation}
         return Scene(layout=self.layout, t0=self.t0, duration_s=self.duration_s, fs_hz=self.fs_hz,
-                     sources=self.sources, loads=self.loads, seed=self.seed, model=self.model)
+                     sources=self.sources, loads=self.loads, seed=self.seed, model=self.model, **extra)
 
 
 def kyushu_reach(*, spacing_m: float = 100.0, gauge_m: float = 10.0, decimation: int = 1,

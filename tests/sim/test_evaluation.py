@@ -11,7 +11,8 @@ import pytest
 
 from edge.geodesy import LocalFrame, epicentral_km
 from edge.replay import channel_along_km
-from sim.evaluation import mirror_across_fiber
+from edge.gate import pga_gal
+from sim.evaluation import EventResult, mirror_across_fiber, stop_level_tradeoff
 
 FRAME = LocalFrame(33.0, 130.5)
 
@@ -57,3 +58,52 @@ def test_cli_evaluate_json_has_the_issue_keys():
             "mag_mae_m4plus", "frac_near_within_12km_at_2s_or_mirror"} <= set(summary)
     assert summary["n_near"] == sum(e["distance_km"] < 100 for e in events)
     assert summary["frac_near_within_12km_at_2s_or_mirror"] >= summary["frac_near_within_12km_at_2s"]
+    # at the configured stop level the trade-off replays exactly what the edge did
+    at_40 = next(row for row in summary["stop_level_tradeoff"] if row["pga_stop_gal"] == 40.0)
+    assert (at_40["false_stops"], at_40["missed_stops"]) == (summary["false_stops"], summary["missed_stops"])
+    assert summary["false_stops_within_factor2"] <= summary["false_stops"]
+    # the magnitude with the true hypocenter, to tell the relation's scatter from the location's error
+    assert all(e["mag_err_true_hypo"] is None or abs(e["mag_err_true_hypo"]) < 1.5 for e in events)
+    assert "mag_mae_m4plus_true_hypocenter" in summary
+
+
+def _result(warrants: bool, decisions: list, fallback: bool = False) -> EventResult:
+    nan = float("nan")
+    return EventResult(name="e", magnitude=5.0, depth_km=10.0, distance_km=20.0, err_1s=nan, err_2s=nan, err_3s=nan,
+                       err_latest_2s=nan, depth_err_2s=nan, mag_est=nan, mag_err=nan, curvature_a=nan, level="none",
+                       warrants_stop=warrants, first_detection_s=nan, n_locations=len(decisions),
+                       true_pga_gal=nan, fallback_stop=fallback, decisions=decisions)
+
+
+def test_stop_level_tradeoff_counts_what_each_level_would_have_stopped():
+    # predicted PGA of each decision from the same rule the gate uses
+    m, dist, depth = 5.0, 30.0, 10.0
+    predicted = float(pga_gal(m, dist, depth))
+    results = [
+        _result(False, [(True, m, dist, depth)]),              # trusted: stops below `predicted` only
+        _result(True, [(False, 7.0, 5.0, 10.0)]),              # untrusted: never stops, whatever it predicts
+        _result(True, [(True, float("nan"), 5.0, 10.0)], fallback=True),   # the fallback stops at every level
+        _result(False, []),
+    ]
+    below, above = stop_level_tradeoff(results, levels=(0.9 * predicted, 1.1 * predicted))
+    assert (below["false_stops"], below["missed_stops"]) == (1, 1)
+    assert (above["false_stops"], above["missed_stops"]) == (0, 1)
+
+
+def test_unperturbed_earth_makes_the_locator_model_exact_but_for_statics():
+    from edge.location import Locator
+    from sim.scenarios import scenario
+    item = scenario("random", seed=1, n_events=100)[1]           # M5.7, 73 km from the fiber
+    table = Locator().table
+    spread = {}
+    for perturbation in (None, 0.0):
+        scene = item.scene(perturbation=perturbation)
+        wf, src = scene.wavefields[0], scene.wavefields[0].source
+        epi = epicentral_km(src.lat, src.lon, scene.layout.lat, scene.layout.lon)
+        first = np.argsort(wf.p.time)[:3000]                        # the reach a 2-s location sees
+        residual = wf.p.time[first] - src.origin_time - table.travel_time_p(epi[first], src.depth_km)
+        spread[perturbation] = np.percentile(residual, 95) - np.percentile(residual, 5)
+    # +-5 % lateral velocity at 70-100 km: a few tenths of a second across the reach; without it only the
+    # statics (0.04 s smooth, 5 ms jitter) and the fiber's elevation remain
+    assert spread[None] > 0.15
+    assert spread[0.0] < 0.5 * spread[None]
