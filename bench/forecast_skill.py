@@ -52,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seed {seed}: test region-years per class {counts}")
         for m in METHODS:
             if m in rows[seed]:
-                print(f"  {m:<12} macro F1 {rows[seed][m]['macro_f1']:.3f}   F1(M>=5) {rows[seed][m]['f1_m5']:.3f}")
+                sc = rows[seed][m]
+                # per class: a forecast of a class that never occurs counts in the macro F1 with F1 0
+                per_class = "  ".join(f"{name} P {_pct(sc['precision'].get(name))} R {_pct(sc['recall'].get(name))}"
+                                      for name in result.class_names)
+                print(f"  {m:<12} macro F1 {sc['macro_f1']:.3f}   F1(M>=5) {sc['f1_m5']:.3f}   {per_class}")
     print(f"mean over seeds {seeds}:")
     summary = {}
     for m in METHODS:
@@ -70,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{gap:+.3f}")
     print(json.dumps({"seeds": seeds, "other_areas": args.other_areas, "methods": summary, "safenet_wins": wins, "gap_to_etas_true": round(gap, 4)}))
     return 0
+
+
+def _pct(x) -> str:
+    return "-" if x is None or not np.isfinite(x) else f"{100 * x:.0f}%"
 
 
 if __name__ == "__main__":
