@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.detection import Detector
 from edge.eew import EewConfig, EewProcessor
-from edge.gate import pga_gal, trusted
+from edge.gate import level_from_motion, pga_gal, trusted
 from edge.geodesy import LocalFrame, epicentral_km
 from edge.replay import channel_along_km, run_chunks
 
@@ -217,7 +217,8 @@ def trust_roc(results: list[EventResult], config: EewConfig | None = None,
     return out
 
 
-def stop_level_tradeoff(results: list[EventResult], levels=(30.0, 35.0, 40.0, 50.0, 60.0, 80.0)) -> list[dict]:
+def stop_level_tradeoff(results: list[EventResult], levels=(30.0, 35.0, 40.0, 50.0, 60.0, 80.0),
+                        config: EewConfig | None = None) -> list[dict]:
     """False and missed stops had the stop rule fired at another predicted PGA (gal).
 
     Which events warrant a stop does not change (the configured level with the true M and
@@ -225,9 +226,11 @@ def stop_level_tradeoff(results: list[EventResult], levels=(30.0, 35.0, 40.0, 50
     trains. The amplitude fallback's stops stand at every level. At the configured level this gives
     back ``summarize``'s counts; the other rows are the price, in missed stops, of fewer false ones.
     """
+    gate = (config or EewConfig()).gate
     out = []
     for level in levels:
-        stopped = [r.fallback_stop or any(ok and np.isfinite(m) and float(pga_gal(m, dist, depth)) >= level
+        cfg = replace(gate, pga_stop_gal=level, pga_advisory_gal=min(gate.pga_advisory_gal, level))
+        stopped = [r.fallback_stop or any(ok and level_from_motion(cfg, m, dist, depth)[0] == "stop"
                                           for ok, m, dist, depth in r.decisions) for r in results]
         out.append({"pga_stop_gal": level,
                     "false_stops": sum(s and not r.warrants_stop for s, r in zip(stopped, results)),
